@@ -1,0 +1,290 @@
+#pragma once
+// The config schema: plain structs, filled and validated by load_config()
+// (loader.cpp). Immutable once loaded; shared read-only by all workers through
+// a std::shared_ptr<const Config> snapshot that a reload swaps whole.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conf/types.hpp"
+
+namespace portico::conf {
+
+enum class EventLoop { kAuto, kIoUring, kEpoll };
+enum class LogLevel { kError, kWarn, kInfo, kDebug };
+enum class Protocol { kTcp, kUdp, kHttp };
+enum class AccessFormat { kJson, kCombined };
+enum class LbPolicy {
+  kRoundRobin, kWeightedRoundRobin, kLeastConnections, kLeastRequest, kRandom, kRingHash, kMaglev
+};
+enum class ProxyProtocol { kOff, kV1, kV2 };
+enum class ClientAuth { kNone, kOptional, kRequired };
+
+struct AccessLog {
+  std::string path = "stderr";  // "stderr" | "off" | file path
+  AccessFormat format = AccessFormat::kJson;
+};
+
+struct Log {
+  LogLevel level = LogLevel::kInfo;
+  AccessLog access;
+};
+
+struct Admin {
+  std::optional<Address> bind;  // default 127.0.0.1:9901; null disables
+  std::optional<std::string> token;
+};
+
+struct TlsCertificate {
+  std::string cert;
+  std::string key;
+  std::optional<std::string> ocsp;  // DER OCSP response file to staple
+};
+
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;
+  std::string min_version = "1.2";  // "1.2" | "1.3"
+  std::vector<std::string> alpn = {"http/1.1"};
+  bool session_tickets = true;
+  Duration ticket_rotation = std::chrono::hours(12);
+  std::optional<std::string> client_ca;
+  ClientAuth client_auth = ClientAuth::kNone;
+  std::string client_subject_header = "X-Client-Subject";
+};
+
+struct ListenerTimeouts {
+  Duration header = std::chrono::seconds(10);     // HTTP request head read
+  Duration idle = std::chrono::seconds(60);       // no bytes either way (tcp/http keep-alive)
+  Duration handshake = std::chrono::seconds(10);  // TLS handshake
+  Duration connect = std::chrono::seconds(5);     // tcp listeners: upstream connect (cluster's wins if set)
+};
+
+struct ListenerLimits {
+  uint32_t max_connections = 10000;
+  Size request_line = 8 * 1024;
+  Size header_bytes = 32 * 1024;
+  uint32_t headers = 100;
+  Size body = 64ull * 1024 * 1024;
+  uint32_t udp_sessions = 10000;   // udp listeners: concurrent client sessions
+  Size buffer = 64 * 1024;         // tcp listeners: bytes queued per direction before reading stops
+};
+
+struct HeaderMatch {
+  std::string name;
+  std::string value;  // exact, case-sensitive value match
+};
+
+struct RouteMatch {
+  std::optional<std::string> host;         // exact or "*.suffix", case-insensitive, port ignored
+  std::optional<std::string> path;         // exact
+  std::optional<std::string> path_prefix;
+  std::optional<std::string> path_regex;   // ECMAScript, whole-path match
+  std::vector<std::string> methods;        // empty = any
+  std::vector<HeaderMatch> headers;
+};
+
+struct HeaderTransform {
+  std::vector<std::pair<std::string, std::string>> add;  // in config order
+  std::vector<std::string> remove;
+};
+
+struct Retries {
+  uint32_t attempts = 0;                   // extra tries after the first
+  std::vector<std::string> on;             // connect_failure | reset | timeout | "5xx" | "503"...
+  std::optional<Duration> per_try_timeout;
+};
+
+struct StaticAction {
+  std::string root;
+  std::string index = "index.html";
+};
+
+struct RedirectAction {
+  int status = 301;
+  std::string location;  // template with {host}, {path}
+};
+
+struct RespondAction {
+  int status = 200;
+  std::string body;
+};
+
+struct Route {
+  Mark mark;
+  RouteMatch match;
+  // Exactly one action is set.
+  std::optional<std::string> cluster;
+  std::optional<StaticAction> static_files;
+  std::optional<RedirectAction> redirect;
+  std::optional<RespondAction> respond;
+  std::optional<std::string> rewrite_path_prefix;
+  std::optional<std::string> rewrite_host;
+  HeaderTransform request_headers;
+  HeaderTransform response_headers;
+  std::optional<Duration> timeout;
+  Retries retries;
+};
+
+struct Listener {
+  Mark mark;
+  std::string name;
+  Address bind;
+  Protocol protocol = Protocol::kTcp;
+  std::optional<ListenerTls> tls;
+  std::vector<Cidr> proxy_protocol_from;
+  ListenerTimeouts timeouts;
+  ListenerLimits limits;
+  std::vector<Route> routes;           // http
+  std::optional<std::string> cluster;  // tcp / udp
+};
+
+struct Endpoint {
+  Address address;
+  uint32_t weight = 1;
+  uint32_t priority = 0;  // 0 is the highest priority
+};
+
+struct Discovery {
+  enum class Kind { kNone, kDns, kDnsSrv, kMdns } kind = Kind::kNone;
+  std::string name;  // "host:port" for dns, SRV name for dns_srv, service type for mdns
+};
+
+struct HashKey {
+  enum class Kind { kClientIp, kHeader, kCookie } kind = Kind::kClientIp;
+  std::string name;
+};
+
+struct Pool {
+  uint32_t max_idle = 64;
+  Duration idle_timeout = std::chrono::seconds(60);
+};
+
+struct HealthCheck {
+  enum class Type { kTcp, kHttp } type = Type::kTcp;
+  std::string method = "GET";
+  std::string path = "/";
+  std::optional<std::string> host;
+  std::vector<int> expect = {200};
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(1);
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+};
+
+struct Outlier {
+  uint32_t consecutive_failures = 5;
+  Duration base_ejection = std::chrono::seconds(30);
+  uint32_t max_ejection_percent = 50;
+};
+
+struct UpstreamTls {
+  std::optional<std::string> ca;
+  std::optional<std::string> sni;
+  std::optional<std::string> cert;
+  std::optional<std::string> key;
+  bool verify = true;
+};
+
+struct Cluster {
+  Mark mark;
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  Discovery discovery;
+  LbPolicy lb = LbPolicy::kRoundRobin;
+  HashKey hash_key;
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration response_timeout = std::chrono::seconds(60);
+  Pool pool;
+  std::optional<HealthCheck> health_check;
+  std::optional<Outlier> outlier;
+  std::optional<UpstreamTls> tls;
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
+  uint32_t max_connections = 0;       // per endpoint, 0 = unlimited
+  uint32_t max_pending = 0;
+  bool panic = false;
+};
+
+struct DnsCache {
+  uint64_t max_entries = 100000;
+  Duration min_ttl = Duration::zero();
+  Duration max_ttl = std::chrono::hours(24);
+  Duration negative_ttl = std::chrono::hours(1);
+  Duration serve_stale = std::chrono::hours(24);  // zero disables
+  bool prefetch = true;
+};
+
+struct DnsZone {
+  std::string name;
+  std::string file;
+};
+
+struct Dns {
+  Mark mark;
+  std::vector<Address> listen = {};
+  std::vector<Address> upstreams;  // empty = /etc/resolv.conf nameservers
+  DnsCache cache;
+  std::vector<DnsZone> zones;
+  std::vector<std::string> records;  // RFC 1035 presentation-format RRs
+  std::vector<Cidr> allow = {};      // empty after load means the default loopback nets
+  Duration upstream_timeout = std::chrono::milliseconds(1500);
+  Duration tcp_idle = std::chrono::seconds(10);
+};
+
+struct MdnsService {
+  std::string name;
+  std::string type;                  // "_http._tcp"
+  std::vector<std::string> subtypes;
+  uint16_t port = 0;
+  std::vector<std::pair<std::string, std::string>> txt;
+  uint16_t priority = 0;
+  uint16_t weight = 0;
+};
+
+struct MdnsSigning {
+  std::optional<std::string> key;           // Ed25519 private key file (PEM)
+  std::vector<std::string> trusted_keys;    // public key files (PEM)
+};
+
+struct Mdns {
+  Mark mark;
+  std::vector<std::string> interfaces;
+  std::string hostname = "portico";
+  std::vector<MdnsService> services;
+  bool advertise_listeners = false;
+  std::vector<std::string> browse;
+  std::optional<MdnsSigning> signing;
+  bool ipv4 = true;
+  bool ipv6 = true;
+};
+
+struct Config {
+  std::string file;                 // path it was loaded from
+  uint32_t workers = 0;             // 0 = one per online core ("auto")
+  EventLoop event_loop = EventLoop::kAuto;
+  std::optional<std::string> user;
+  Duration drain_timeout = std::chrono::seconds(30);
+  Log log;
+  Admin admin;
+  std::vector<Listener> listeners;
+  std::vector<Cluster> clusters;
+  std::optional<Dns> dns;
+  std::optional<Mdns> mdns;
+  // Runtime sizing, each bounded (see docs/config.md "runtime").
+  struct Runtime {
+    Size buffer_size = 16 * 1024;     // one pool buffer
+    uint32_t buffers = 4096;          // pool buffers per worker
+    uint32_t ring_entries = 4096;     // io_uring submission queue entries
+  } runtime;
+
+  const Cluster* find_cluster(std::string_view name) const {
+    for (const auto& c : clusters)
+      if (c.name == name) return &c;
+    return nullptr;
+  }
+};
+
+}  // namespace portico::conf
