@@ -209,8 +209,10 @@ void EpollLoop::process(Op& op) {
       if (n > 0) {
         b->len = static_cast<uint32_t>(std::min<size_t>(n, pool_->size()));
         op.buf_ = b;
-        // A short read of a stream drained the socket: wait for the next edge.
-        bool drained = !(op.recv_flags_ & MSG_TRUNC) && static_cast<size_t>(n) < pool_->size();
+        // A short read of a stream drained the socket: wait for the next edge
+        // (new data always raises one). Not so once the peer closed: the FIN
+        // may have come with the data, and no further edge would follow.
+        bool drained = !(op.recv_flags_ & MSG_TRUNC) && !st.hup && static_cast<size_t>(n) < pool_->size();
         if (drained) st.readable = false;
         complete(op, static_cast<int>(n), true);
         if (op.armed_ && !drained) enqueue(op);
@@ -270,6 +272,7 @@ void EpollLoop::run_once(TimeNs max_wait_ns) {
     uint32_t ev = events[i].events;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       st.readable = true;
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st.hup = true;
       if (st.reader) enqueue(*st.reader);
     }
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {

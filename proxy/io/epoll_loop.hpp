@@ -35,6 +35,7 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
     bool registered = false;
     bool readable = false;
     bool writable = false;
+    bool hup = false;  // peer closed (RDHUP/HUP/ERR seen): read until EOF
   };
 
   EpollLoop(const LoopOptions& o, int epfd);
