@@ -12,21 +12,27 @@ namespace portico::l4 {
 
 namespace {
 constexpr size_t kMaxDatagram = 65536;
-std::string key_of(const sockaddr_storage& ss, socklen_t len) {
-  return std::string(reinterpret_cast<const char*>(&ss), len);
-}
 }  // namespace
+
+bool PeerKey::operator==(const PeerKey& o) const {
+  return len == o.len && std::memcmp(&addr, &o.addr, len) == 0;
+}
+
+size_t PeerKeyHash::operator()(const PeerKey& k) const {
+  // FNV-1a over the address bytes.
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(&k.addr);
+  for (socklen_t i = 0; i < k.len; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return static_cast<size_t>(h);
+}
 
 // One client address: a connected upstream socket and an idle deadline.
 class UdpSession final : public Session, private io::OpHandler, private io::TimerHandler {
  public:
-  UdpSession(UdpListener* owner, Generation* gen, std::string key, const sockaddr_storage& client,
-             socklen_t client_len, int upstream_fd, TimeNs idle_ns)
+  UdpSession(UdpListener* owner, Generation* gen, const PeerKey& key, int upstream_fd, TimeNs idle_ns)
       : owner_(owner),
         gen_(gen),
-        key_(std::move(key)),
-        client_(client),
-        client_len_(client_len),
+        key_(key),
         fd_(upstream_fd),
         recv_(this, 0),
         timer_(this, 0),
@@ -51,7 +57,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
     end();
     maybe_destroy();
   }
-  const std::string& key() const { return key_; }
+  const PeerKey& key() const { return key_; }
 
  private:
   void touch() { last_ = owner_->env_->loop->now(); }
@@ -62,7 +68,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
       if (!closing_ && static_cast<size_t>(res) <= owner_->env_->loop->pool().size()) {
         touch();
         if (::sendto(owner_->fd_, b->data, static_cast<size_t>(res), MSG_DONTWAIT | MSG_NOSIGNAL,
-                     reinterpret_cast<const sockaddr*>(&client_), client_len_) < 0)
+                     reinterpret_cast<const sockaddr*>(&key_.addr), key_.len) < 0)
           LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
       } else if (!closing_) {
         LOG_DEBUG("udp %s: dropped a %d-byte datagram (buffer_size is %u)",
@@ -110,9 +116,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
 
   UdpListener* owner_;
   Generation* gen_;
-  std::string key_;
-  sockaddr_storage client_;
-  socklen_t client_len_;
+  PeerKey key_;
   int fd_;
   io::Op recv_;
   io::Timer timer_;
@@ -174,7 +178,9 @@ void UdpListener::on_complete(io::Op&, int res) {
 }
 
 void UdpListener::on_datagram(size_t len) {
-  std::string key = key_of(peer_, msg_.msg_namelen);
+  PeerKey key;
+  std::memcpy(&key.addr, &peer_, msg_.msg_namelen);
+  key.len = msg_.msg_namelen;
   auto it = sessions_.find(key);
   if (it != sessions_.end()) {
     it->second->forward(buf_.data(), len);
@@ -200,7 +206,7 @@ void UdpListener::on_datagram(size_t len) {
              ep ? err.c_str() : "cluster has no endpoint");
     return;
   }
-  auto* s = new UdpSession(this, gen_, key, peer_, msg_.msg_namelen, fd, listener_->timeouts.idle.count());
+  auto* s = new UdpSession(this, gen_, key, fd, listener_->timeouts.idle.count());
   ++live_;
   sessions_.emplace(s->key(), s);
   s->start();

@@ -17,6 +17,16 @@ namespace portico::l4 {
 
 class UdpSession;
 
+// A client address as a hash key (no allocation per datagram).
+struct PeerKey {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  bool operator==(const PeerKey& o) const;
+};
+struct PeerKeyHash {
+  size_t operator()(const PeerKey& k) const;
+};
+
 // One per worker per udp listener. Owns its socket fd once started.
 class UdpListener final : private io::OpHandler {
  public:
@@ -48,7 +58,7 @@ class UdpListener final : private io::OpHandler {
   iovec iov_{};
   msghdr msg_{};
   std::string buf_;  // one datagram: 64 KiB
-  std::unordered_map<std::string, UdpSession*> sessions_;  // key: raw client sockaddr bytes
+  std::unordered_map<PeerKey, UdpSession*, PeerKeyHash> sessions_;
   uint32_t live_ = 0;  // sessions not yet destroyed (some may be unlinked, closing)
   bool stopping_ = false;
 };
