@@ -29,6 +29,10 @@ size_t LineGuard::scan(const char* p, size_t n, HttpError* err) {
   for (size_t i = 0; i < n; ++i) {
     unsigned char c = static_cast<unsigned char>(p[i]);
     if (line_index > 0 || !has_start_line) ++section_bytes;
+    if (section_bytes > section_limit) {
+      *err = {section_status, "header section too large"};
+      return i;
+    }
     if (prev_cr) {
       prev_cr = false;
       if (c != '\n') {
@@ -36,8 +40,13 @@ size_t LineGuard::scan(const char* p, size_t n, HttpError* err) {
         return i;
       }
       if (line_len == 0 && line_index == 0 && has_start_line) {
-        // Empty line(s) before the start line: RFC 9112 2.2 lets us ignore them.
+        // Empty line(s) before the start line: RFC 9112 2.2 lets us ignore
+        // them; they count against the section budget so they stay bounded.
         section_bytes += 2;
+        if (section_bytes > section_limit) {
+          *err = {section_status, "too many empty lines"};
+          return i;
+        }
       } else if (line_len == 0) {
         done = true;
         return i + 1;
@@ -60,10 +69,6 @@ size_t LineGuard::scan(const char* p, size_t n, HttpError* err) {
         *err = {start_line_status, "start line too long"};
         return i;
       }
-    }
-    if (section_bytes > section_limit) {
-      *err = {section_status, "header section too large"};
-      return i;
     }
   }
   return n;
@@ -157,6 +162,7 @@ ParseResult MessageParser::parse(std::string_view input) {
     case Phase::kUpgraded:
       return ParseResult{ParseEvent::kUpgrade, 0, {}, {}};
     case Phase::kClosed:
+      if (input.empty()) return ParseResult{ParseEvent::kNeedMore, 0, {}, {}};
       return fail({default_status_, "message after Connection: close"}, 0);
     case Phase::kComplete:
       start_message();
@@ -312,7 +318,9 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
   MessageParser* m = self(p);
   if (m->phase_ == Phase::kTrailers) return 0;
   std::string_view name = m->pending_name_;
+  m->pending_name_ = {};
   std::string_view value = trim_ows(m->take_element());
+  if (name.empty()) return m->fail_cb(m->default_status_, "empty header name");
   m->fields_[m->field_count_++] = HeaderField{name, value};
   Facts& f = m->facts_;
   if (iequals(name, "host")) {
