@@ -210,6 +210,11 @@ TEST_CASE("duplicate listener names, cluster names and bind addresses") {
                   "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c }\n" + kCluster) ==
         Lines{"e.yaml:3:22: listeners[0].bind: bind address 127.0.0.1:7000 is also the admin "
               "bind address"});
+  CHECK(errors_of("dns: { listen: \"127.0.0.1:7000\" }\n"
+                  "listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c, protocol: udp }\n" + kCluster) ==
+        Lines{"e.yaml:3:22: listeners[0].bind: bind address 127.0.0.1:7000 is also a dns.listen "
+              "address"});
   CHECK(errors_of("clusters:\n  - { name: c, endpoints: [\"127.0.0.1:1\", \"127.0.0.1:1\"] }\n") ==
         Lines{"e.yaml:2:43: clusters[0].endpoints[1]: duplicate endpoint 127.0.0.1:1"});
 }
@@ -387,6 +392,9 @@ TEST_CASE("hostile input is reported, never crashes") {
               "e.yaml:1:8: listeners[0]: expected a mapping (listener), got '1'",
               "e.yaml:1:11: listeners[1]: expected a mapping (listener), got '2'"});
   CHECK(errors_of(std::string("workers: \"\0\"\n", 14)).size() == 1);
+  CHECK(errors_of("event_loop: " + std::string(200, 'x') + "\n") ==
+        Lines{"e.yaml:1:13: event_loop: expected one of auto, io_uring, epoll, got '" +
+              std::string(77, 'x') + "...'"});
   CHECK(errors_of("workers: !!binary aGVsbG8=\n") ==
         Lines{"e.yaml:1:10: workers: expected auto or an integer from 1 to 256, got 'aGVsbG8='"});
 }
