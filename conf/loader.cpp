@@ -234,11 +234,13 @@ LoadResult load_tree(const YAML::Node& root, const std::string& file, const EnvL
   if (const YAML::Node* n = f.get("dns"); n && !n->IsNull()) {
     Dns d;
     load_dns(r, *n, "dns", d);
+    d.mark = mark_of(*f.key_node("dns"));  // the section, not its first key
     c.dns = std::move(d);
   }
   if (const YAML::Node* n = f.get("mdns"); n && !n->IsNull()) {
     Mdns m;
     load_mdns(r, *n, "mdns", m);
+    m.mark = mark_of(*f.key_node("mdns"));
     c.mdns = std::move(m);
   }
   if (const YAML::Node* n = f.get("runtime")) load_runtime(r, *n, c.runtime);
