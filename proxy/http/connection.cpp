@@ -351,7 +351,8 @@ void HttpConnection::on_complete(io::Op& op, int res) {
 // ------------------------------------------------------------ request side
 
 void HttpConnection::pump_client() {
-  while (!closing_ && !in_.empty()) {
+  while (!closing_) {
+    if (in_.empty() && (tunnel_ || req_ == Req::kComplete || req_ == Req::kIdle)) break;
     if (tunnel_) {
       while (!in_.empty()) {
         io::Buffer* b = in_.pop();
@@ -366,14 +367,19 @@ void HttpConnection::pump_client() {
       pause_client();
       return;
     }
-    io::Buffer* b = in_.front();
+    io::Buffer* b = in_.empty() ? nullptr : in_.front();
+    if (!b && !parser_.in_message()) break;
     if (req_ == Req::kIdle) {
       req_ = Req::kHead;
       head_start_ = env_->loop->now();
       start_ = head_start_;
       arm_deadline();
     }
-    ParseResult r = parser_.parse(std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining()));
+    // An empty input collects an event the parser still holds (the end of
+    // a message right after its last body bytes).
+    ParseResult r = parser_.parse(b ? std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining())
+                                    : std::string_view());
+    if (!b && r.event == ParseEvent::kNeedMore) break;
     switch (r.event) {
       case ParseEvent::kNeedMore: break;
       case ParseEvent::kHead: on_head(); break;
@@ -390,6 +396,7 @@ void HttpConnection::pump_client() {
         return;
     }
     if (closing_) return;
+    if (!b) continue;
     b->off += static_cast<uint32_t>(r.consumed);
     in_.consumed(static_cast<uint32_t>(r.consumed));
     if (b->remaining() == 0) env_->loop->pool().release(in_.pop());
@@ -823,7 +830,8 @@ void HttpConnection::release_upstream(bool reusable) {
 }
 
 void HttpConnection::pump_upstream() {
-  while (!closing_ && up_ && !up_in_.empty()) {
+  while (!closing_ && up_) {
+    if (up_in_.empty() && (tunnel_ || !resp_parser_->in_message())) break;
     if (tunnel_) {
       while (!up_in_.empty()) {
         io::Buffer* b = up_in_.pop();
@@ -838,9 +846,10 @@ void HttpConnection::pump_upstream() {
       up_->pause_recv();
       return;
     }
-    io::Buffer* b = up_in_.front();
-    ParseResult r = resp_parser_->parse(std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining()));
-    bool stop = false;
+    io::Buffer* b = up_in_.empty() ? nullptr : up_in_.front();
+    ParseResult r = resp_parser_->parse(
+        b ? std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining()) : std::string_view());
+    if (!b && r.event == ParseEvent::kNeedMore) break;
     switch (r.event) {
       case ParseEvent::kNeedMore: break;
       case ParseEvent::kHead: on_response_head(); break;
@@ -850,9 +859,11 @@ void HttpConnection::pump_upstream() {
         break;
       case ParseEvent::kMessageComplete:
         if (resp_parser_->head().interim() || resp_parser_->head().switching_protocols) break;
-        b->off += static_cast<uint32_t>(r.consumed);
-        up_in_.consumed(static_cast<uint32_t>(r.consumed));
-        if (b->remaining() == 0) env_->loop->pool().release(up_in_.pop());
+        if (b) {
+          b->off += static_cast<uint32_t>(r.consumed);
+          up_in_.consumed(static_cast<uint32_t>(r.consumed));
+          if (b->remaining() == 0) env_->loop->pool().release(up_in_.pop());
+        }
         on_response_complete();
         return;
       case ParseEvent::kUpgrade:
@@ -864,10 +875,10 @@ void HttpConnection::pump_upstream() {
         return;
     }
     if (closing_ || !up_) return;
+    if (!b) continue;
     b->off += static_cast<uint32_t>(r.consumed);
     up_in_.consumed(static_cast<uint32_t>(r.consumed));
     if (b->remaining() == 0) env_->loop->pool().release(up_in_.pop());
-    if (stop) break;
   }
   if (closing_ || !up_) return;
   flush_client();
