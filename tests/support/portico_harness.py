@@ -145,7 +145,8 @@ class Pattern:
     def __init__(self, seed: int = 1) -> None:
         rnd = random.Random(seed)
         block = rnd.randbytes(self.PERIOD)
-        self._buf = block + block[: 4 * MiB]  # any slice up to 4 MiB is contiguous
+        reps = 2 + (4 * MiB) // self.PERIOD
+        self._buf = (block * reps)[: self.PERIOD + 4 * MiB]  # any slice up to 4 MiB is contiguous
 
     def chunk(self, offset: int, n: int) -> bytes:
         assert n <= 4 * MiB
@@ -192,20 +193,22 @@ def connect(addr: tuple | str, timeout: float = 5.0) -> socket.socket:
     return s
 
 
-def recv_exact(s: socket.socket, n: int, timeout: float = 10.0) -> bytes:
+def recv_exact(s: socket.socket, n: int, timeout: float = 10.0, what: str = "") -> bytes:
+    """Receives exactly n bytes or raises TestFailure (timeout or early EOF)."""
+    pre = f"{what}: " if what else ""
     deadline = time.monotonic() + timeout
     out = bytearray()
     while len(out) < n:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TestFailure(f"timed out after {timeout}s: received {len(out)} of {n} bytes")
+            raise TestFailure(f"{pre}timed out after {timeout}s: received {len(out)} of {n} bytes")
         s.settimeout(left)
         try:
             b = s.recv(min(n - len(out), 1 * MiB))
         except socket.timeout:
             continue
         if not b:
-            raise TestFailure(f"unexpected EOF after {len(out)} of {n} bytes")
+            raise TestFailure(f"{pre}unexpected EOF after {len(out)} of {n} bytes")
         out += b
     return bytes(out)
 
@@ -216,11 +219,11 @@ def echo_roundtrip(s: socket.socket, payload: bytes, timeout: float = 10.0) -> N
     if len(payload) <= 64 * KiB:
         s.settimeout(timeout)
         s.sendall(payload)
-        got = recv_exact(s, len(payload), timeout)
+        got = recv_exact(s, len(payload), timeout, what=f"echo of {len(payload)} bytes")
         check(got == payload, f"echo mismatch for {len(payload)}-byte payload")
         return
     res = stream_through(s, len(payload), source=lambda off, n: payload[off : off + n],
-                         timeout=timeout)
+                         timeout=timeout, shut_wr=False)
     check(res.received == len(payload), f"echo: got {res.received} of {len(payload)} bytes")
     check(res.sha_in == hashlib.sha256(payload).hexdigest(), "echo: payload corrupted")
 
@@ -296,7 +299,7 @@ def stream_through(s: socket.socket, total: int, source: Callable[[int, int], by
     return res
 
 
-def wait_closed(s: socket.socket, timeout: float) -> tuple[str, float]:
+def wait_closed(s: socket.socket, timeout: float, what: str = "") -> tuple[str, float]:
     """Waits until the peer closes s. Returns ("eof"|"reset", seconds) or raises
     TestFailure if still open after timeout. Any data received is ignored."""
     t0 = time.monotonic()
@@ -304,7 +307,7 @@ def wait_closed(s: socket.socket, timeout: float) -> tuple[str, float]:
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TestFailure(f"connection still open after {timeout:.1f}s")
+            raise TestFailure(f"{what + ': ' if what else ''}connection still open after {timeout:.1f}s")
         s.settimeout(left)
         try:
             b = s.recv(65536)
@@ -893,7 +896,7 @@ class Portico:
     def log_offset(self) -> int:
         return len(self.stderr_text())
 
-    def signal(self, sig: int) -> None:
+    def send_signal(self, sig: int) -> None:
         assert self.proc
         os.kill(self.proc.pid, sig)
 
@@ -902,7 +905,7 @@ class Portico:
         and returns ("ok"|"failed", all stderr written since the SIGHUP)."""
         off = self.log_offset()
         self.write_config(config)
-        self.signal(signal.SIGHUP)
+        self.send_signal(signal.SIGHUP)
         m = self.wait_log(r"reload (ok|failed)", timeout=timeout, start=off, what="'reload ok|failed'")
         time.sleep(0.2)  # let the rest of the report (error lines) reach the file
         return m.group(1), self.stderr_text()[off:]
@@ -941,7 +944,7 @@ class Portico:
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.signal(sig)
+            self.send_signal(sig)
         rc = self.wait_exit(timeout)
         self._close_files()
         self.check_sanitizers()

@@ -64,7 +64,7 @@ def run(t: TestContext) -> None:
         time.sleep(0.02)
     check(result["got"] < TOTAL // 2, f"test bug: transfer too fast ({result['got']} bytes already)")
     term_at = time.monotonic()
-    p.signal(signal.SIGTERM)
+    p.send_signal(signal.SIGTERM)
     log(f"SIGTERM sent with {result['got'] / MiB:.1f} of {TOTAL / MiB:.0f} MiB transferred")
 
     # new connections are refused within 1 s (the transfer is still running)

@@ -34,7 +34,8 @@ def run(t: TestContext) -> None:
         with connect(("127.0.0.1", pt)) as c:
             t0 = time.monotonic()
             c.sendall(b"waiting for an upstream that never answers")
-            kind, dt = wait_closed(c, CONNECT_TIMEOUT + MARGIN + 1)
+            kind, dt = wait_closed(c, CONNECT_TIMEOUT + MARGIN + 1,
+                                   what=f"connect timeout {CONNECT_TIMEOUT}s to a black-hole upstream")
             dt = time.monotonic() - t0
             log(f"connect timeout: client saw {kind} after {dt:.3f}s")
             check(dt >= CONNECT_TIMEOUT - 0.15,

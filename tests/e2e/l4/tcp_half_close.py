@@ -37,7 +37,8 @@ def run(t: TestContext) -> None:
             c.shutdown(socket.SHUT_WR)
             t0 = time.monotonic()
             want = f"got {size} {hashlib.sha256(data).hexdigest()}\n".encode()
-            got = recv_exact(c, len(want), timeout=10)
+            got = recv_exact(c, len(want), timeout=10,
+                             what=f"upstream's answer after the client's SHUT_WR ({size} bytes sent)")
             check(got == want, f"{size} bytes then SHUT_WR: upstream answered {got!r}, expected {want!r}")
             kind, _ = wait_closed(c, 5)
             check(kind == "eof", f"after the answer the client saw {kind}, expected a clean EOF")
@@ -46,7 +47,7 @@ def run(t: TestContext) -> None:
     # 2. upstream -> client EOF while the client's direction stays open
     with connect(("127.0.0.1", p2)) as c:
         c.sendall(b"g")
-        data = recv_exact(c, 1 * MiB, timeout=10)
+        data = recv_exact(c, 1 * MiB, timeout=10, what="1 MiB from the upstream")
         check(Pattern(7).verify(0, data) == -1, "upstream stream corrupted")
         kind, _ = wait_closed(c, 5)
         check(kind == "eof", f"upstream finished: client saw {kind}, expected EOF")

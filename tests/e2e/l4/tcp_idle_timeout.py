@@ -39,7 +39,7 @@ def run(t: TestContext) -> None:
     with connect(("127.0.0.1", pe)) as c:
         echo_roundtrip(c, b"one echo, then silence\n")
         t0 = time.monotonic()
-        kind, _ = wait_closed(c, IDLE + MARGIN + 1)
+        kind, _ = wait_closed(c, IDLE + MARGIN + 1, what=f"idle timeout {IDLE}s after one echo")
         dt = time.monotonic() - t0
         log(f"idle client connection closed ({kind}) after {dt:.3f}s")
         check(dt >= IDLE - 0.15, f"closed after {dt:.3f}s, before the {IDLE}s idle timeout")
@@ -49,7 +49,7 @@ def run(t: TestContext) -> None:
     # 2. a connection that never carried a byte: closed too (upstream never reads)
     with connect(("127.0.0.1", ps)) as c:
         t0 = time.monotonic()
-        kind, _ = wait_closed(c, IDLE + MARGIN + 1)
+        kind, _ = wait_closed(c, IDLE + MARGIN + 1, what=f"idle timeout {IDLE}s, no bytes at all")
         dt = time.monotonic() - t0
         log(f"silent connection closed ({kind}) after {dt:.3f}s")
         check(IDLE - 0.15 <= dt <= IDLE + MARGIN, f"silent connection closed after {dt:.3f}s")

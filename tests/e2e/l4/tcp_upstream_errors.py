@@ -45,19 +45,19 @@ def run(t: TestContext) -> None:
                 except (ConnectionResetError, BrokenPipeError):
                     kind, dt = "reset", time.monotonic() - t0
             if not kind:
-                kind, dt = wait_closed(c, PROMPT)
+                kind, dt = wait_closed(c, PROMPT, what="refused upstream")
             log(f"refused upstream: client saw {kind} after {dt:.3f}s")
 
         # reset after the client's data reached the upstream
         with connect(("127.0.0.1", pl)) as c:
             c.sendall(b"data that the upstream answers with RST")
-            kind, dt = wait_closed(c, PROMPT)
+            kind, dt = wait_closed(c, PROMPT, what="upstream reset after data")
             check(kind == "reset", f"upstream reset after data: client saw {kind}, expected a reset")
             log(f"upstream reset after data: client saw {kind} after {dt:.3f}s")
 
         # reset right after accept, before any data
         with connect(("127.0.0.1", pn)) as c:
-            kind, dt = wait_closed(c, PROMPT)
+            kind, dt = wait_closed(c, PROMPT, what="upstream reset at accept")
             check(kind == "reset", f"upstream reset at accept: client saw {kind}, expected a reset")
             log(f"upstream reset at accept: client saw {kind} after {dt:.3f}s")
     check(reset_late.accepted == 3 and reset_now.accepted == 3,
