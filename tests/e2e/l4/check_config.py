@@ -35,11 +35,12 @@ def good(port: int) -> str:
     cluster: c
     timeouts: {{ idle: 2s, connect: 1s }}
     limits: {{ max_connections: 1000 }}
-  - {{ name: u, bind: "127.0.0.1:{port + 1}", protocol: udp, cluster: c, timeouts: {{ idle: 1s }}, limits: {{ udp_sessions: 100 }} }}
+  - {{ name: u, bind: "127.0.0.1:{port + 1}", protocol: udp, cluster: cu, timeouts: {{ idle: 1s }}, limits: {{ udp_sessions: 100 }} }}
 """,
         clusters="""
   - name: c
     endpoints: [ { address: "127.0.0.1:9000" }, "[::1]:9001", "unix:/tmp/portico-e2e-x.sock" ]
+  - { name: cu, endpoints: [ "127.0.0.1:9002" ] }
 """)
 
 
