@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 # Per-connection server threads mostly sit in recv(); keep their stacks small so
@@ -321,6 +321,26 @@ def wait_closed(s: socket.socket, timeout: float, what: str = "") -> tuple[str, 
             raise
         if not b:
             return "eof", time.monotonic() - t0
+
+
+def connect_expect_close(addr: tuple, timeout: float, what: str, send: bytes = b"") -> tuple[str, float]:
+    """Connects, optionally sends, and waits until the peer closes the
+    connection: returns ("eof"|"reset", seconds since connect started). A reset
+    that races the handshake (connect() itself fails with ECONNRESET, or the
+    send does) counts as "reset"."""
+    t0 = time.monotonic()
+    try:
+        s = connect(addr, timeout=timeout)
+    except ConnectionResetError:
+        return "reset", time.monotonic() - t0
+    with s:
+        if send:
+            try:
+                s.sendall(send)
+            except (ConnectionResetError, BrokenPipeError):
+                return "reset", time.monotonic() - t0
+        kind, _ = wait_closed(s, max(0.0, timeout - (time.monotonic() - t0)), what=what)
+        return kind, time.monotonic() - t0
 
 
 def is_open(s: socket.socket, wait: float = 0.0) -> bool:

@@ -8,7 +8,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import (ListenerSpec, TcpEchoServer, TestContext, TestFailure, base_config,  # noqa: E402
-                             check, connect, echo_roundtrip, log, main, wait_closed)
+                             check, connect, connect_expect_close, echo_roundtrip, log, main)
 
 LIMIT = 3
 
@@ -37,18 +37,10 @@ def run(t: TestContext) -> None:
         echo.wait_for(lambda sv: sv.active == LIMIT, 2, f"{LIMIT} upstream connections")
         # several attempts: with SO_REUSEPORT they land on different workers
         for attempt in range(6):
-            with connect(("127.0.0.1", pl)) as extra:
-                t0 = time.monotonic()
-                try:
-                    extra.sendall(b"over the limit\n")
-                except (ConnectionResetError, BrokenPipeError):
-                    pass
-                try:
-                    kind, dt = wait_closed(extra, 1.0)
-                except TestFailure:
-                    raise TestFailure(f"connection {LIMIT + 1} over max_connections={LIMIT} "
-                                      f"(attempt {attempt}) still open after 1s") from None
-                log(f"connection {LIMIT + 1} (attempt {attempt}): {kind} after {time.monotonic() - t0:.3f}s")
+            kind, dt = connect_expect_close(
+                ("127.0.0.1", pl), 1.0, f"connection {LIMIT + 1} over max_connections={LIMIT} "
+                f"(attempt {attempt})", send=b"over the limit\n")
+            log(f"connection {LIMIT + 1} (attempt {attempt}): {kind} after {dt:.3f}s")
         time.sleep(0.2)
         check(echo.accepted == LIMIT, f"connections beyond the limit reached the upstream: "
                                       f"accepted {echo.accepted}, limit {LIMIT}")

@@ -4,11 +4,10 @@ connect closes the client connection (EOF or RST); an upstream reset is passed
 on as a reset (ConnectionResetError)."""
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import (ListenerSpec, ResetServer, TcpEchoServer, TestContext, base_config,  # noqa: E402
-                             check, connect, echo_roundtrip, log, main, wait_closed)
+                             check, connect, connect_expect_close, echo_roundtrip, log, main)
 
 PROMPT = 2.0
 
@@ -36,30 +35,18 @@ def run(t: TestContext) -> None:
 
     for i in range(3):
         # refused: the client may or may not have sent something first
-        with connect(("127.0.0.1", pr)) as c:
-            t0 = time.monotonic()
-            kind = ""
-            if i % 2:
-                try:
-                    c.sendall(b"hello?")
-                except (ConnectionResetError, BrokenPipeError):
-                    kind, dt = "reset", time.monotonic() - t0
-            if not kind:
-                kind, dt = wait_closed(c, PROMPT, what="refused upstream")
-            log(f"refused upstream: client saw {kind} after {dt:.3f}s")
-
+        kind, dt = connect_expect_close(("127.0.0.1", pr), PROMPT, "refused upstream",
+                                        send=b"hello?" if i % 2 else b"")
+        log(f"refused upstream: client saw {kind} after {dt:.3f}s")
         # reset after the client's data reached the upstream
-        with connect(("127.0.0.1", pl)) as c:
-            c.sendall(b"data that the upstream answers with RST")
-            kind, dt = wait_closed(c, PROMPT, what="upstream reset after data")
-            check(kind == "reset", f"upstream reset after data: client saw {kind}, expected a reset")
-            log(f"upstream reset after data: client saw {kind} after {dt:.3f}s")
-
+        kind, dt = connect_expect_close(("127.0.0.1", pl), PROMPT, "upstream reset after data",
+                                        send=b"data that the upstream answers with RST")
+        check(kind == "reset", f"upstream reset after data: client saw {kind}, expected a reset")
+        log(f"upstream reset after data: client saw {kind} after {dt:.3f}s")
         # reset right after accept, before any data
-        with connect(("127.0.0.1", pn)) as c:
-            kind, dt = wait_closed(c, PROMPT, what="upstream reset at accept")
-            check(kind == "reset", f"upstream reset at accept: client saw {kind}, expected a reset")
-            log(f"upstream reset at accept: client saw {kind} after {dt:.3f}s")
+        kind, dt = connect_expect_close(("127.0.0.1", pn), PROMPT, "upstream reset at accept")
+        check(kind == "reset", f"upstream reset at accept: client saw {kind}, expected a reset")
+        log(f"upstream reset at accept: client saw {kind} after {dt:.3f}s")
     check(reset_late.accepted == 3 and reset_now.accepted == 3,
           f"reset servers accepted {reset_late.accepted}/{reset_now.accepted}, expected 3/3")
     check(reset_late.bytes_in > 0, "the client's data never reached the resetting upstream")
