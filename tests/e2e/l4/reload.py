@@ -2,9 +2,10 @@
 """SIGHUP reload: a good config switches the cluster's upstream for new
 connections while an established connection survives and keeps echoing; a bad
 config (invalid YAML, unknown key) is refused with `reload failed` and
-file:line:col, and the last good config keeps serving."""
+file:line:col, and the last good config keeps serving. SIGINT then exits 0."""
 import os
 import re
+import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
@@ -94,6 +95,8 @@ def run(t: TestContext) -> None:
         old.close()
     a.wait_for(lambda sv: sv.active == 0, 3, "all connections to A closed")
     check(p.alive(), "portico died")
+    # SIGINT drains and exits 0 like SIGTERM
+    p.stop(sig=signal.SIGINT, timeout=10)
 
 
 if __name__ == "__main__":
