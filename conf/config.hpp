@@ -277,7 +277,7 @@ struct Config {
   // Runtime sizing, each bounded (see docs/config.md "runtime").
   struct Runtime {
     Size buffer_size = 16 * 1024;     // one pool buffer
-    uint32_t buffers = 4096;          // pool buffers per worker
+    uint32_t buffers = 512;           // pool buffers per worker (8 MiB at 16 KiB)
     uint32_t ring_entries = 4096;     // io_uring submission queue entries
   } runtime;
 

@@ -39,7 +39,7 @@ EpollLoop::FdState& EpollLoop::state(int fd) {
   return fds_[fd];
 }
 
-void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader) {
+void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge) {
   op.kind_ = kind;
   op.fd_ = fd;
   op.armed_ = true;
@@ -72,6 +72,7 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader) {
     return;
   }
   slot = &op;
+  if (wait_for_edge) (reader ? st.readable : st.writable) = false;
   if (reader ? st.readable : st.writable) enqueue(op);
 }
 
@@ -88,15 +89,15 @@ void EpollLoop::accept(Op& op, int listen_fd) { arm(op, OpKind::kAccept, listen_
 void EpollLoop::connect(Op& op, int fd, const sockaddr* addr, socklen_t len) {
   op.addr_ = addr;
   op.addrlen_ = len;
-  FdState& st = state(fd);
   int r = ::connect(fd, addr, len);
   int err = r == 0 ? 0 : errno;
-  arm(op, OpKind::kConnect, fd, false);
-  if (op.has_preset_) return;
   if (err == EINPROGRESS) {
-    st.writable = false;  // wait for EPOLLOUT
+    // Wait for EPOLLOUT; the fd must not look writable before that.
+    arm(op, OpKind::kConnect, fd, false, /*wait_for_edge=*/true);
     return;
   }
+  arm(op, OpKind::kConnect, fd, false);
+  if (op.has_preset_) return;
   op.preset_res_ = -err;
   op.has_preset_ = true;
   enqueue(op);
@@ -130,8 +131,7 @@ void EpollLoop::read(Op& op, int fd, void* data, size_t len) {
 }
 
 void EpollLoop::poll_out(Op& op, int fd) {
-  state(fd).writable = false;  // the caller just saw EAGAIN: wait for the edge
-  arm(op, OpKind::kPollOut, fd, false);
+  arm(op, OpKind::kPollOut, fd, false, /*wait_for_edge=*/true);  // the caller just saw EAGAIN
 }
 
 void EpollLoop::cancel(Op& op) {
@@ -201,6 +201,14 @@ void EpollLoop::process(Op& op) {
       int err = 0;
       socklen_t l = sizeof err;
       if (::getsockopt(op.fd_, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
+      if (err == 0) {
+        sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        if (::getpeername(op.fd_, reinterpret_cast<sockaddr*>(&peer), &pl) < 0 && errno == ENOTCONN) {
+          st.writable = false;  // woken before the handshake finished: keep waiting
+          return;
+        }
+      }
       complete(op, -err, false);
       return;
     }

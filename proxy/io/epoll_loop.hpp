@@ -41,7 +41,7 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
 
   EpollLoop(const LoopOptions& o, int epfd);
   FdState& state(int fd);
-  void arm(Op& op, OpKind kind, int fd, bool reader);
+  void arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge = false);
   void enqueue(Op& op);
   void process(Op& op);
   void complete(Op& op, int res, bool more);
