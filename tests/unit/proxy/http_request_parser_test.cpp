@@ -293,3 +293,13 @@ TEST_CASE("finish() says whether EOF cut a request") {
   CHECK(p.in_message());
   CHECK(p.finish().event == ParseEvent::kError);
 }
+
+TEST_CASE("empty lines before a request line are skipped, but bounded") {
+  Run r = drive_request("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 1);
+  REQUIRE(r.error == 0);
+  REQUIRE(r.messages.size() == 1);
+  CHECK(r.messages[0].start2 == "/");
+  std::string many;
+  for (int i = 0; i < 20000; ++i) many += "\r\n";
+  CHECK(drive_request(many + "GET / HTTP/1.1\r\nHost: h\r\n\r\n").error == 431);
+}
