@@ -208,7 +208,7 @@ void Engine::answer_query(const ClientQuery& q, const Peer& client, Time now, Ac
       return;
     }
     // Expired but within the stale window (RFC 8767).
-    if (now - e->refresh_failed_at < kStaleRefreshInterval) {
+    if (e->refresh_failed_at > now - kStaleRefreshInterval) {
       send_stale(q, client, key, now, out);
       return;
     }
