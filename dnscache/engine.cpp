@@ -118,6 +118,10 @@ void Engine::finish(Actions& out) {
 void Engine::send_error(const ClientQuery& q, const Peer& client, uint16_t rcode, Actions& out) {
   Send& s = out.add();
   render_error(q, rcode, std::max<uint16_t>(512, options_.max_udp_payload), s.bytes);
+  if (s.bytes.empty()) {
+    out.drop_last();
+    return;
+  }
   s.to = client;
   s.kind = SendKind::kToClient;
   if (rcode == LDNS_RCODE_SERVFAIL) ++stats_.servfail;
@@ -297,7 +301,7 @@ bool Engine::send_attempt(Pending&& p, Transport transport, std::optional<uint32
                                                    : Time(options_.upstream_timeout));
   Send& s = out.add();
   if (!build_upstream_query(p.key, p.id, options_.upstream_edns_size, s.bytes)) {
-    s.bytes.clear();  // leaves an empty send the glue skips; cannot happen for a parsed name
+    out.drop_last();  // cannot happen for a name ldns parsed
     return false;
   }
   const uint32_t token = new_token();

@@ -38,6 +38,39 @@ std::string status_text(ldns_status st) {
   return s ? s : "unknown ldns error";
 }
 
+// Reads an RFC 1035 master file RR by RR with ldns_rr_new_frm_fp_l ($ORIGIN and
+// $TTL handled by ldns). Not ldns_zone_new_frm_fp_l: it leaks the records read so
+// far when a later line is bad (ldns 1.8.3), and a bad zone must not leak on reload.
+bool read_zone_file(const std::string& path, const ldns_rdf* zone_origin, std::vector<RrPtr>& out,
+                    std::string& error) {
+  FILE* fp = std::fopen(path.c_str(), "r");
+  if (!fp) {
+    error = "cannot open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  ldns_rdf* origin = ldns_rdf_clone(zone_origin);
+  ldns_rdf* prev = ldns_rdf_clone(zone_origin);
+  uint32_t ttl = 3600;
+  int line = 0;
+  bool ok = true;
+  while (ok && !std::feof(fp)) {
+    ldns_rr* rr = nullptr;
+    const ldns_status st = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &origin, &prev, &line);
+    if (st == LDNS_STATUS_OK) {
+      out.emplace_back(rr);
+    } else if (st != LDNS_STATUS_SYNTAX_EMPTY && st != LDNS_STATUS_SYNTAX_TTL &&
+               st != LDNS_STATUS_SYNTAX_ORIGIN) {
+      if (rr) ldns_rr_free(rr);
+      error = path + ":" + std::to_string(line) + ": " + status_text(st);
+      ok = false;
+    }
+  }
+  std::fclose(fp);
+  ldns_rdf_deep_free(origin);
+  ldns_rdf_deep_free(prev);
+  return ok;
+}
+
 }  // namespace
 
 void LocalData::add_rr(Zone& zone, std::string_view owner, RrPtr rr) {
@@ -63,23 +96,22 @@ std::unique_ptr<LocalData> LocalData::load(const std::vector<ZoneSpec>& zones,
       error = where + ": invalid zone name";
       return nullptr;
     }
-    FILE* fp = std::fopen(spec.file.c_str(), "r");
-    if (!fp) {
-      error = where + ": cannot open " + spec.file + ": " + std::strerror(errno);
-      return nullptr;
-    }
-    ldns_zone* raw = nullptr;
-    int line = 0;
-    const ldns_status st =
-        ldns_zone_new_frm_fp_l(&raw, fp, origin.get(), 3600, LDNS_RR_CLASS_IN, &line);
-    std::fclose(fp);
-    ZonePtr z(raw);
-    if (st != LDNS_STATUS_OK) {
-      error = where + ": " + spec.file + ":" + std::to_string(line) + ": " + status_text(st);
+    std::vector<RrPtr> rrs;
+    std::string read_error;
+    if (!read_zone_file(spec.file, origin.get(), rrs, read_error)) {
+      error = where + ": " + read_error;
       return nullptr;
     }
     const std::string apex = canonical_key(origin.get());
-    const ldns_rr* soa = ldns_zone_soa(z.get());
+    const ldns_rr* soa = nullptr;
+    for (const RrPtr& rr : rrs) {
+      if (ldns_rr_get_type(rr.get()) != LDNS_RR_TYPE_SOA) continue;
+      if (soa) {
+        error = where + ": " + spec.file + ": more than one SOA record";
+        return nullptr;
+      }
+      soa = rr.get();
+    }
     if (!soa) {
       error = where + ": " + spec.file + ": no SOA record";
       return nullptr;
@@ -95,20 +127,16 @@ std::unique_ptr<LocalData> LocalData::load(const std::vector<ZoneSpec>& zones,
     Zone zone;
     zone.apex = apex;
     zone.soa.reset(ldns_rr_clone(soa));
-    add_rr(zone, apex, RrPtr(ldns_rr_clone(soa)));
-    const ldns_rr_list* rrs = ldns_zone_rrs(z.get());
-    for (size_t i = 0; i < ldns_rr_list_rr_count(rrs); ++i) {
-      const ldns_rr* rr = ldns_rr_list_rr(rrs, i);
-      const std::string owner = canonical_key(ldns_rr_owner(rr));
+    for (RrPtr& rr : rrs) {
+      const std::string owner = canonical_key(ldns_rr_owner(rr.get()));
       if (!is_at_or_below(owner, apex)) {
-        char* text = ldns_rr2str(rr);
+        char* text = ldns_rr2str(rr.get());
         error = where + ": " + spec.file + ": record outside the zone: " + (text ? text : "?");
         LDNS_FREE(text);
         while (!error.empty() && error.back() == '\n') error.pop_back();
         return nullptr;
       }
-      if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) continue;  // the zone SOA is added above
-      add_rr(zone, owner, RrPtr(ldns_rr_clone(rr)));
+      add_rr(zone, owner, std::move(rr));
     }
     data->zones_.emplace(apex, std::move(zone));
   }

@@ -63,6 +63,10 @@ class Actions {
     s.token = 0;
     return s;
   }
+  // Takes back the last add() (its message could not be rendered).
+  void drop_last() {
+    if (count_ > 0) --count_;
+  }
   void release(uint32_t token) { released_.push_back(token); }
 
   std::span<Send> sends() { return {sends_.data(), count_}; }
