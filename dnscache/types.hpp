@@ -45,7 +45,8 @@ struct Send {
 };
 
 // The output of one Engine call. Caller-owned and reused across calls: slots and
-// their byte buffers keep their capacity, so a warmed-up cache hit allocates nothing.
+// their byte buffers keep their capacity, so rendering a cache hit into a warm
+// Actions allocates nothing (ldns still allocates while parsing the query).
 class Actions {
  public:
   // Forgets previous content (keeps capacity). Every Engine call does this first.
