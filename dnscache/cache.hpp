@@ -1,0 +1,65 @@
+#pragma once
+// The dnscache answer cache: whole responses keyed by QuestionKey, LRU-ordered and
+// bounded by entry count and bytes, kept past expiry for the serve-stale window.
+// Owned by the Engine; used on its thread only.
+
+#include <list>
+#include <unordered_map>
+
+#include "dnscache/message.hpp"
+#include "dnscache/options.hpp"
+#include "dnscache/types.hpp"
+
+namespace portico::dnscache {
+
+struct CacheEntry {
+  QuestionKey key;
+  Response response;
+  Time stored{};
+  Time expires{};
+  uint32_t ttl = 0;             // seconds, the smallest TTL in the response
+  uint32_t hits = 0;            // fresh hits since stored
+  Time refresh_failed_at = Time::min();  // last failed refresh of a stale entry
+};
+
+class Cache {
+ public:
+  Cache(size_t max_entries, size_t max_bytes) : max_entries_(max_entries), max_bytes_(max_bytes) {}
+
+  // The entry for `key`, moved to the LRU front; nullptr if absent. Entries expired
+  // longer than `stale_window` ago are erased and reported absent.
+  CacheEntry* find(const QuestionKey& key, Time now, Time stale_window);
+
+  // Stores (or replaces) the entry for `key`; evicts least-recently-used entries
+  // beyond the bounds.
+  void insert(const QuestionKey& key, Response&& response, uint32_t ttl, Time now);
+
+  void set_limits(size_t max_entries, size_t max_bytes);
+  void clear();
+  size_t size() const { return index_.size(); }
+  size_t bytes() const { return bytes_; }
+  uint64_t evictions() const { return evictions_; }
+
+ private:
+  using List = std::list<CacheEntry>;
+  static size_t cost(const CacheEntry& e);
+  void erase(List::iterator it);
+  void trim();
+
+  size_t max_entries_;
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  uint64_t evictions_ = 0;
+  List lru_;  // front = most recently used
+  std::unordered_map<QuestionKey, List::iterator, QuestionKeyHash> index_;
+};
+
+// Turns a validated upstream reply (NOERROR or NXDOMAIN) into the response to
+// store and send: RR TTLs clamped to [min_ttl, max_ttl]; for NXDOMAIN/NODATA the
+// negative TTL is min(SOA TTL, SOA MINIMUM, negative_ttl) (RFC 2308). EDNS data of
+// the upstream is dropped. `cacheable` is false for TTL 0 and for negative answers
+// without SOA. Returns false if the reply cannot be rendered.
+bool prepare_upstream_answer(const ldns_pkt* reply, const Options& options, Response& out,
+                             uint32_t& ttl, bool& cacheable);
+
+}  // namespace portico::dnscache

@@ -1,0 +1,254 @@
+#include "dnscache/message.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace portico::dnscache {
+namespace {
+
+// ASCII lower-casing of a wire-form name, byte by byte, as ldns_dname2canonical
+// does (label length bytes are < 64 and unaffected); done in place to keep the
+// cache-hit path free of allocations.
+uint8_t lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c; }
+
+bool to_vector(const ldns_pkt* pkt, std::vector<uint8_t>& out) {
+  uint8_t* wire = nullptr;
+  size_t size = 0;
+  if (ldns_pkt2wire(&wire, pkt, &size) != LDNS_STATUS_OK) return false;
+  WirePtr owned(wire);
+  if (size > LDNS_MAX_PACKETLEN) return false;
+  out.assign(wire, wire + size);
+  return true;
+}
+
+}  // namespace
+
+RdfPtr name_rdf(std::span<const uint8_t> wire) {
+  return RdfPtr(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, wire.size(), wire.data()));
+}
+
+QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transport,
+                              uint16_t max_udp_payload, size_t max_query_size, ClientQuery& q) {
+  q.has_question = false;
+  q.has_edns = false;
+  q.do_bit = false;
+  q.edns_version = 0;
+  q.qname_len = 0;
+  q.transport = transport;
+  q.reply_limit = transport == Transport::kTcp ? LDNS_MAX_PACKETLEN : 512;
+  if (bytes.size() < LDNS_HEADER_SIZE) return QueryCheck::kDrop;
+  const uint8_t* w = bytes.data();
+  if (LDNS_QR_WIRE(w)) return QueryCheck::kDrop;  // a response: never answer (loops)
+  q.id = LDNS_ID_WIRE(w);
+  q.opcode = static_cast<uint8_t>(LDNS_OPCODE_WIRE(w));
+  q.rd = LDNS_RD_WIRE(w) != 0;
+  q.cd = LDNS_CD_WIRE(w) != 0;
+  q.ad = LDNS_AD_WIRE(w) != 0;
+  if (bytes.size() > max_query_size) return QueryCheck::kFormErr;
+  if (q.opcode != LDNS_PACKET_QUERY) return QueryCheck::kNotImp;
+
+  ldns_pkt* raw = nullptr;
+  if (ldns_wire2pkt(&raw, w, bytes.size()) != LDNS_STATUS_OK) return QueryCheck::kFormErr;
+  PktPtr pkt(raw);
+  const ldns_rr_list* question = ldns_pkt_question(pkt.get());
+  if (ldns_pkt_qdcount(pkt.get()) != 1 || ldns_rr_list_rr_count(question) != 1) {
+    return QueryCheck::kFormErr;
+  }
+  const ldns_rr* qrr = ldns_rr_list_rr(question, 0);
+  const ldns_rdf* owner = ldns_rr_owner(qrr);
+  if (!owner || ldns_rdf_size(owner) == 0 || ldns_rdf_size(owner) > LDNS_MAX_DOMAINLEN) {
+    return QueryCheck::kFormErr;
+  }
+  q.qname_len = static_cast<uint8_t>(ldns_rdf_size(owner));
+  std::memcpy(q.qname.data(), ldns_rdf_data(owner), q.qname_len);
+  q.qtype = ldns_rr_get_type(qrr);
+  q.qclass = ldns_rr_get_class(qrr);
+  q.has_question = true;
+
+  if (ldns_pkt_edns(pkt.get())) {
+    q.has_edns = true;
+    q.do_bit = ldns_pkt_edns_do(pkt.get());
+    q.edns_version = ldns_pkt_edns_version(pkt.get());
+    if (transport == Transport::kUdp) {
+      const uint16_t cap = std::max<uint16_t>(512, max_udp_payload);
+      q.reply_limit = std::clamp<uint16_t>(ldns_pkt_edns_udp_size(pkt.get()), 512, cap);
+    }
+    if (q.edns_version != 0) return QueryCheck::kBadVers;
+  }
+  return QueryCheck::kOk;
+}
+
+void make_key(const ClientQuery& q, QuestionKey& key) {
+  key.name.resize(q.qname_len);
+  for (size_t i = 0; i < q.qname_len; ++i) key.name[i] = static_cast<char>(lower(q.qname[i]));
+  key.type = q.qtype;
+  key.klass = q.qclass;
+  key.flags = static_cast<uint8_t>((q.do_bit ? kKeyDo : 0) | (q.cd ? kKeyCd : 0));
+}
+
+bool response_from_pkt(const ldns_pkt* pkt, Response& out) {
+  out.ttl_offsets.clear();
+  out.ttls.clear();
+  if (!to_vector(pkt, out.wire)) return false;
+  out.rcode = ldns_pkt_get_rcode(pkt) & 0x0f;
+  out.aa = ldns_pkt_aa(pkt);
+  out.ad = ldns_pkt_ad(pkt);
+  const uint8_t* w = out.wire.data();
+  const size_t size = out.wire.size();
+  if (size < LDNS_HEADER_SIZE || ldns_read_uint16(w + LDNS_QDCOUNT_OFF) != 1) return false;
+
+  size_t pos = LDNS_HEADER_SIZE;
+  ldns_rdf* qname = nullptr;
+  if (ldns_wire2dname(&qname, w, size, &pos) != LDNS_STATUS_OK) return false;
+  out.qname_len = static_cast<uint8_t>(ldns_rdf_size(qname));
+  ldns_rdf_deep_free(qname);
+  if (pos + 4 > size) return false;
+  pos += 4;
+  out.question_end = static_cast<uint16_t>(pos);
+
+  const ldns_pkt_section sections[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+                                       LDNS_SECTION_ADDITIONAL};
+  const size_t count_offsets[] = {LDNS_ANCOUNT_OFF, LDNS_NSCOUNT_OFF, LDNS_ARCOUNT_OFF};
+  for (int s = 0; s < 3; ++s) {
+    const uint16_t count = ldns_read_uint16(w + count_offsets[s]);
+    for (uint16_t i = 0; i < count; ++i) {
+      // Owner name first (ldns follows compression), then TYPE CLASS TTL RDLENGTH.
+      size_t fixed = pos;
+      ldns_rdf* owner = nullptr;
+      if (ldns_wire2dname(&owner, w, size, &fixed) != LDNS_STATUS_OK) return false;
+      ldns_rdf_deep_free(owner);
+      ldns_rr* rr = nullptr;
+      if (ldns_wire2rr(&rr, w, size, &pos, sections[s]) != LDNS_STATUS_OK) return false;
+      const bool is_opt = ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT;
+      const uint32_t ttl = ldns_rr_ttl(rr);
+      ldns_rr_free(rr);
+      if (is_opt) continue;
+      out.ttl_offsets.push_back(static_cast<uint16_t>(fixed + 4));
+      out.ttls.push_back(ttl);
+    }
+  }
+  return true;
+}
+
+OptRecords make_opt_records(uint16_t udp_size) {
+  OptRecords o;
+  for (bool do_bit : {false, true}) {
+    RrPtr rr(ldns_rr_new());
+    ldns_rr_set_owner(rr.get(), ldns_dname_new_frm_str("."));
+    ldns_rr_set_type(rr.get(), LDNS_RR_TYPE_OPT);
+    ldns_rr_set_class(rr.get(), static_cast<ldns_rr_class>(udp_size));
+    ldns_rr_set_ttl(rr.get(), do_bit ? 0x8000 : 0);  // ext-rcode 0, version 0, DO
+    uint8_t* wire = nullptr;
+    size_t size = 0;
+    if (ldns_rr2wire(&wire, rr.get(), LDNS_SECTION_ADDITIONAL, &size) == LDNS_STATUS_OK) {
+      WirePtr owned(wire);
+      (do_bit ? o.with_do : o.plain).assign(wire, wire + size);
+    }
+  }
+  return o;
+}
+
+bool render_response(const Response& r, const ClientQuery& q, const RenderTtl& ttl,
+                     const OptRecords& opt, std::vector<uint8_t>& out) {
+  out.resize(r.wire.size());
+  std::memcpy(out.data(), r.wire.data(), r.wire.size());
+  uint8_t* w = out.data();
+  LDNS_ID_SET(w, q.id);
+  w[2] = static_cast<uint8_t>(LDNS_QR_MASK | (r.aa ? LDNS_AA_MASK : 0) | (q.rd ? LDNS_RD_MASK : 0));
+  w[3] = static_cast<uint8_t>(LDNS_RA_MASK | ((r.ad && (q.ad || q.do_bit)) ? LDNS_AD_MASK : 0) |
+                              (q.cd ? LDNS_CD_MASK : 0) | r.rcode);
+  if (q.qname_len == r.qname_len) {
+    std::memcpy(w + LDNS_HEADER_SIZE, q.qname.data(), q.qname_len);
+  }
+  for (size_t i = 0; i < r.ttl_offsets.size(); ++i) {
+    const uint32_t v = ttl.stale ? ttl.stale_ttl : (r.ttls[i] > ttl.age_s ? r.ttls[i] - ttl.age_s : 0);
+    ldns_write_uint32(w + r.ttl_offsets[i], v);
+  }
+  const std::vector<uint8_t>& o = q.do_bit ? opt.with_do : opt.plain;
+  if (q.has_edns) {
+    out.insert(out.end(), o.begin(), o.end());
+    w = out.data();
+    ldns_write_uint16(w + LDNS_ARCOUNT_OFF, static_cast<uint16_t>(ldns_read_uint16(w + LDNS_ARCOUNT_OFF) + 1));
+  }
+  if (out.size() <= q.reply_limit) return false;
+
+  // Does not fit: header + question (+ OPT), TC set; the client retries over TCP.
+  out.resize(r.question_end);
+  w = out.data();
+  LDNS_TC_SET(w);
+  ldns_write_uint16(w + LDNS_ANCOUNT_OFF, 0);
+  ldns_write_uint16(w + LDNS_NSCOUNT_OFF, 0);
+  ldns_write_uint16(w + LDNS_ARCOUNT_OFF, q.has_edns ? 1 : 0);
+  if (q.has_edns) out.insert(out.end(), o.begin(), o.end());
+  return true;
+}
+
+void render_error(const ClientQuery& q, uint16_t rcode, uint16_t edns_udp_size,
+                  std::vector<uint8_t>& out) {
+  PktPtr p(ldns_pkt_new());
+  ldns_pkt_set_id(p.get(), q.id);
+  ldns_pkt_set_qr(p.get(), true);
+  ldns_pkt_set_opcode(p.get(), static_cast<ldns_pkt_opcode>(q.opcode));
+  ldns_pkt_set_rd(p.get(), q.rd);
+  ldns_pkt_set_cd(p.get(), q.cd);
+  ldns_pkt_set_ra(p.get(), true);
+  ldns_pkt_set_rcode(p.get(), static_cast<uint8_t>(rcode & 0x0f));
+  if (q.has_question) {
+    ldns_rr* rr = ldns_rr_new();
+    ldns_rr_set_owner(rr, name_rdf(q.qname_wire()).release());
+    ldns_rr_set_type(rr, static_cast<ldns_rr_type>(q.qtype));
+    ldns_rr_set_class(rr, static_cast<ldns_rr_class>(q.qclass));
+    ldns_rr_set_question(rr, true);
+    ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, rr);
+  }
+  if (q.has_edns) {
+    ldns_pkt_set_edns_udp_size(p.get(), edns_udp_size);
+    ldns_pkt_set_edns_do(p.get(), q.do_bit);
+    ldns_pkt_set_edns_extended_rcode(p.get(), static_cast<uint8_t>(rcode >> 4));
+  }
+  if (!to_vector(p.get(), out)) out.clear();
+}
+
+bool build_upstream_query(const QuestionKey& key, uint16_t id, uint16_t edns_size,
+                          std::vector<uint8_t>& out) {
+  RdfPtr name = name_rdf({reinterpret_cast<const uint8_t*>(key.name.data()), key.name.size()});
+  if (!name) return false;
+  uint16_t flags = LDNS_RD | LDNS_AD;
+  if (key.flags & kKeyCd) flags |= LDNS_CD;
+  PktPtr p(ldns_pkt_query_new(name.release(), static_cast<ldns_rr_type>(key.type),
+                              static_cast<ldns_rr_class>(key.klass), flags));
+  if (!p) return false;
+  ldns_pkt_set_id(p.get(), id);
+  ldns_pkt_set_edns_udp_size(p.get(), edns_size);
+  ldns_pkt_set_edns_do(p.get(), (key.flags & kKeyDo) != 0);
+  return to_vector(p.get(), out);
+}
+
+ReplyCheck parse_upstream_reply(std::span<const uint8_t> bytes, uint16_t id,
+                                const QuestionKey& key, PktPtr& out) {
+  out.reset();
+  if (bytes.size() < LDNS_HEADER_SIZE) return ReplyCheck::kMalformed;
+  if (LDNS_ID_WIRE(bytes.data()) != id) return ReplyCheck::kMismatch;
+  ldns_pkt* raw = nullptr;
+  if (ldns_wire2pkt(&raw, bytes.data(), bytes.size()) != LDNS_STATUS_OK) return ReplyCheck::kMalformed;
+  PktPtr pkt(raw);
+  if (!ldns_pkt_qr(pkt.get()) || ldns_pkt_get_opcode(pkt.get()) != LDNS_PACKET_QUERY) {
+    return ReplyCheck::kMalformed;
+  }
+  const ldns_rr_list* question = ldns_pkt_question(pkt.get());
+  if (ldns_rr_list_rr_count(question) != 1) return ReplyCheck::kMismatch;
+  const ldns_rr* qrr = ldns_rr_list_rr(question, 0);
+  const ldns_rdf* owner = ldns_rr_owner(qrr);
+  if (ldns_rr_get_type(qrr) != key.type || ldns_rr_get_class(qrr) != key.klass || !owner ||
+      ldns_rdf_size(owner) != key.name.size()) {
+    return ReplyCheck::kMismatch;
+  }
+  const uint8_t* n = ldns_rdf_data(owner);
+  for (size_t i = 0; i < key.name.size(); ++i) {
+    if (lower(n[i]) != static_cast<uint8_t>(key.name[i])) return ReplyCheck::kMismatch;
+  }
+  out = std::move(pkt);
+  return ReplyCheck::kOk;
+}
+
+}  // namespace portico::dnscache
