@@ -49,6 +49,7 @@ class Engine {
   std::vector<std::string> service_names() const { return responder_.service_names(); }
   bool established() const { return responder_.established(); }
   const Stats& stats() const { return stats_; }
+  size_t cache_size() const { return browser_.cache_size(); }
   const Options& options() const { return *opts_; }
 
  private:

@@ -524,12 +524,14 @@ void Responder::send_multicast(Iface& f, uint8_t fam, std::vector<uint32_t> answ
                                const std::vector<uint32_t>& additional, Duration min_interval,
                                Time now, std::vector<Packet>& out) {
   int fi = fam_index(fam);
+  bool had_answers = !answers.empty();
   std::erase_if(answers, [&](uint32_t i) {
     bool recent = f.recs[i].last_multicast[fi] > now - min_interval;
     if (recent) ++stats_.answers_rate_limited;
     return recent;
   });
-  if (answers.empty()) return;  // additional records alone are not worth a packet
+  // Additional records alone are sent only for a negative answer (NSEC, RFC 6762 6.1).
+  if ((had_answers && answers.empty()) || (answers.empty() && additional.empty())) return;
   Message m;
   m.qr = m.aa = true;
   for (auto i : answers) {
