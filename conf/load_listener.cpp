@@ -1,6 +1,5 @@
 // Listener and route sections of the config (see docs/config.md "listeners").
 #include <algorithm>
-#include <regex>
 
 #include "conf/sections.hpp"
 
@@ -125,16 +124,12 @@ void load_match(Reader& r, const YAML::Node& n, const std::string& path, RouteMa
     ++path_kinds;
     std::optional<std::string> re;
     if (f.opt_str("path_regex", re) && re) {
-      // std::regex reports a bad pattern by exception: config loading is the
-      // one place we accept that, and it never reaches the data path.
-      try {
-        std::regex compiled(*re, std::regex::ECMAScript);
-        (void)compiled;
+      std::string why;
+      if (regex_ok(*re, &why))
         m.path_regex = re;
-      } catch (const std::regex_error& e) {
+      else
         r.error(*f.get("path_regex"), f.sub("path_regex"),
-                "invalid regular expression '" + *re + "': " + e.what());
-      }
+                "invalid regular expression '" + clip(*re) + "': " + why);
     }
   }
   if (path_kinds > 1)

@@ -34,7 +34,8 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
   for (const auto& l : c.listeners) {
     const std::string on = " on listener '" + l.name + "'";
     if (l.tls) refuse(l.mark, "tls" + on);
-    if (l.protocol == Protocol::kHttp) refuse(l.mark, "protocol http" + on);
+    for (const auto& r : l.routes)
+      if (r.retries.attempts > 0) refuse(r.mark, "retries" + on);
     if (!l.proxy_protocol_from.empty()) refuse(l.mark, "proxy_protocol_from" + on);
   }
   for (const auto& cl : c.clusters) {
@@ -233,11 +234,13 @@ LoadResult load_tree(const YAML::Node& root, const std::string& file, const EnvL
   if (const YAML::Node* n = f.get("dns"); n && !n->IsNull()) {
     Dns d;
     load_dns(r, *n, "dns", d);
+    d.mark = mark_of(*f.key_node("dns"));  // the section, not its first key
     c.dns = std::move(d);
   }
   if (const YAML::Node* n = f.get("mdns"); n && !n->IsNull()) {
     Mdns m;
     load_mdns(r, *n, "mdns", m);
+    m.mark = mark_of(*f.key_node("mdns"));
     c.mdns = std::move(m);
   }
   if (const YAML::Node* n = f.get("runtime")) load_runtime(r, *n, c.runtime);

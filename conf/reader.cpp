@@ -79,12 +79,18 @@ std::optional<std::string> substitute_env(std::string_view in, const EnvLookup& 
   return out;
 }
 
+std::string clip(std::string_view s) {
+  constexpr size_t kMax = 80;
+  if (s.size() <= kMax) return std::string(s);
+  return std::string(s.substr(0, kMax - 3)) + "...";
+}
+
 std::string describe(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: return "a mapping";
     case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Scalar: return "'" + clip(n.Scalar()) + "'";
     default: return "nothing";
   }
 }
@@ -143,7 +149,7 @@ std::optional<bool> Reader::boolean(const YAML::Node& n, const std::string& path
   std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
   if (v == "true" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "no" || v == "off") return false;
-  error(n, path, "expected true or false, got '" + *s + "'");
+  error(n, path, "expected true or false, got '" + clip(*s) + "'");
   return std::nullopt;
 }
 
@@ -160,12 +166,12 @@ std::optional<uint64_t> Reader::integer(const YAML::Node& n, const std::string& 
       ok = false;
   }
   if (!ok) {
-    error(n, path, "expected an integer, got '" + *s + "'");
+    error(n, path, "expected an integer, got '" + clip(*s) + "'");
     return std::nullopt;
   }
   if (v < lo || v > hi) {
     error(n, path,
-          "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + *s);
+          "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + clip(*s));
     return std::nullopt;
   }
   return v;
@@ -177,12 +183,12 @@ std::optional<Duration> Reader::duration(const YAML::Node& n, const std::string&
   if (!s) return std::nullopt;
   auto d = parse_duration(*s);
   if (!d) {
-    error(n, path, "expected a duration like 10s, got '" + *s + "'");
+    error(n, path, "expected a duration like 10s, got '" + clip(*s) + "'");
     return std::nullopt;
   }
   if (*d < lo || *d > hi) {
     error(n, path,
-          "must be between " + duration_str(lo) + " and " + duration_str(hi) + ", got " + *s);
+          "must be between " + duration_str(lo) + " and " + duration_str(hi) + ", got " + clip(*s));
     return std::nullopt;
   }
   return d;
@@ -193,11 +199,11 @@ std::optional<Size> Reader::size(const YAML::Node& n, const std::string& path, S
   if (!s) return std::nullopt;
   auto v = parse_size(*s);
   if (!v) {
-    error(n, path, "expected a size like 16KiB, got '" + *s + "'");
+    error(n, path, "expected a size like 16KiB, got '" + clip(*s) + "'");
     return std::nullopt;
   }
   if (*v < lo || *v > hi) {
-    error(n, path, "must be between " + size_str(lo) + " and " + size_str(hi) + ", got " + *s);
+    error(n, path, "must be between " + size_str(lo) + " and " + size_str(hi) + ", got " + clip(*s));
     return std::nullopt;
   }
   return v;
@@ -226,7 +232,7 @@ std::optional<Cidr> Reader::cidr(const YAML::Node& n, const std::string& path) {
   auto s = scalar(n, path, "a network like 10.0.0.0/8");
   if (!s) return std::nullopt;
   auto c = parse_cidr(*s);
-  if (!c) error(n, path, "expected a network like 10.0.0.0/8 or ::1/128, got '" + *s + "'");
+  if (!c) error(n, path, "expected a network like 10.0.0.0/8 or ::1/128, got '" + clip(*s) + "'");
   return c;
 }
 

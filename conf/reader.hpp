@@ -28,6 +28,9 @@ Mark mark_of(const YAML::Node& n);
 std::optional<std::string> substitute_env(std::string_view in, const EnvLookup& env,
                                           std::string& err);
 
+// s cut to at most 80 bytes ("..." marks a cut), for quoting input in messages.
+std::string clip(std::string_view s);
+
 // "a mapping", "a list", "null", "'text'": how a node is named in messages.
 std::string describe(const YAML::Node& n);
 
@@ -71,7 +74,7 @@ class Reader {
       allowed += allowed.empty() ? "" : ", ";
       allowed += name;
     }
-    error(n, path, "expected one of " + allowed + ", got '" + *s + "'");
+    error(n, path, "expected one of " + allowed + ", got '" + clip(*s) + "'");
     return std::nullopt;
   }
   // A list of nodes (a lone scalar counts as a list of one when allow_scalar).

@@ -47,6 +47,9 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
 void load_dns(Reader& r, const YAML::Node& n, const std::string& path, Dns& out);
 void load_mdns(Reader& r, const YAML::Node& n, const std::string& path, Mdns& out);
 
+// Whether pattern compiles as an ECMAScript std::regex; why gets the reason.
+bool regex_ok(const std::string& pattern, std::string* why);
+
 // HTTP token (method, header name) per RFC 9110 tchar.
 bool is_token(std::string_view s);
 

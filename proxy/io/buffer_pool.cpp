@@ -2,7 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace portico::io {
@@ -40,7 +42,39 @@ Buffer* BufferPool::acquire() {
   return b;
 }
 
+Buffer* BufferPool::acquire_any() {
+  if (Buffer* b = acquire()) return b;
+  auto* b = new Buffer;
+  b->data = new uint8_t[size_];
+  b->id = kHeapId;
+  ++heap_buffers_;
+  return b;
+}
+
+void append(BufferPool& pool, BufferQueue& q, const void* data, size_t len) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (len > 0) {
+    Buffer* b = q.back();
+    if (!b || b->len == pool.size()) {
+      b = pool.acquire_any();
+      q.push(b);
+    }
+    size_t n = std::min<size_t>(len, pool.size() - b->len);
+    std::memcpy(b->data + b->len, p, n);
+    b->len += static_cast<uint32_t>(n);
+    q.added(static_cast<uint32_t>(n));
+    p += n;
+    len -= n;
+  }
+}
+
 void BufferPool::release(Buffer* b) {
+  if (b->id == kHeapId) {
+    delete[] b->data;
+    delete b;
+    --heap_buffers_;
+    return;
+  }
   b->len = b->off = 0;
   b->next = nullptr;
   if (b->id >= ring_count_) free_.push_back(b);

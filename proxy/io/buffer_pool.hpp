@@ -25,6 +25,8 @@ struct Buffer {
 class BufferQueue {
  public:
   bool empty() const { return head_ == nullptr; }
+  Buffer* back() const { return tail_; }
+  void added(uint32_t n) { bytes_ += n; }  // after appending n bytes to back()
   Buffer* front() const { return head_; }
   size_t bytes() const { return bytes_; }
   void push(Buffer* b) {
@@ -74,7 +76,13 @@ class BufferPool {
 
   // Free-list side (buffers not lent to a kernel ring).
   Buffer* acquire();  // nullptr when exhausted
+  // Like acquire(), but when the pool is exhausted falls back to a heap
+  // buffer of the same size (freed again by release()). For output that
+  // must not fail; callers bound how much they queue per connection.
+  Buffer* acquire_any();
   void release(Buffer* b);
+  uint32_t heap_buffers() const { return heap_buffers_; }
+  static constexpr uint32_t kHeapId = UINT32_MAX;
   uint32_t available() const { return static_cast<uint32_t>(free_.size()); }
 
   // The first `n` buffers are reserved for a kernel ring: they never enter
@@ -91,6 +99,10 @@ class BufferPool {
   std::vector<Buffer> buffers_;
   std::vector<Buffer*> free_;  // capacity fixed at construction
   Listener* listener_ = nullptr;
+  uint32_t heap_buffers_ = 0;  // outstanding heap fallbacks
 };
+
+// Appends bytes to the queue's last buffer, taking more buffers as needed.
+void append(BufferPool& pool, BufferQueue& q, const void* data, size_t len);
 
 }  // namespace portico::io

@@ -129,6 +129,11 @@ void EpollLoop::read(Op& op, int fd, void* data, size_t len) {
   arm(op, OpKind::kRead, fd, true);
 }
 
+void EpollLoop::poll_out(Op& op, int fd) {
+  state(fd).writable = false;  // the caller just saw EAGAIN: wait for the edge
+  arm(op, OpKind::kPollOut, fd, false);
+}
+
 void EpollLoop::cancel(Op& op) {
   if (!op.armed_ || op.cancel_requested_) return;
   op.cancel_requested_ = true;
@@ -249,6 +254,9 @@ void EpollLoop::process(Op& op) {
       complete(op, n < 0 ? -errno : static_cast<int>(n), false);
       return;
     }
+    case OpKind::kPollOut:
+      complete(op, 0, false);
+      return;
     case OpKind::kNone:
       return;
   }

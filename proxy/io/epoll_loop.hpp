@@ -24,6 +24,7 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
   void recvmsg(Op& op, int fd, msghdr* msg) override;
   void sendmsg(Op& op, int fd, const msghdr* msg) override;
   void read(Op& op, int fd, void* data, size_t len) override;
+  void poll_out(Op& op, int fd) override;
   void cancel(Op& op) override;
   void close(int fd) override;
   void run_once(TimeNs max_wait_ns) override;

@@ -35,7 +35,7 @@ class OpHandler {
   ~OpHandler() = default;
 };
 
-enum class OpKind : uint8_t { kNone, kAccept, kConnect, kRecv, kSend, kRecvMsg, kSendMsg, kRead };
+enum class OpKind : uint8_t { kNone, kAccept, kConnect, kRecv, kSend, kRecvMsg, kSendMsg, kRead, kPollOut };
 
 class Op {
  public:
@@ -107,6 +107,10 @@ class Loop {
   virtual void recvmsg(Op& op, int fd, msghdr* msg) = 0;
   virtual void sendmsg(Op& op, int fd, const msghdr* msg) = 0;
   virtual void read(Op& op, int fd, void* data, size_t len) = 0;
+  // Completes (res >= 0) once fd is writable: for callers that write with a
+  // plain syscall themselves (sendfile of static files). Call it only after
+  // that syscall returned EAGAIN (the epoll backend is edge-triggered).
+  virtual void poll_out(Op& op, int fd) = 0;
   // Requests cancellation; the final completion still arrives (-ECANCELED or
   // the real result if it raced). No-op on an Op that is not armed.
   virtual void cancel(Op& op) = 0;

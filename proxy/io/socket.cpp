@@ -42,6 +42,22 @@ int open_listener(const sockaddr* addr, socklen_t len, int type, int backlog, st
   return fd;
 }
 
+PeerKey::PeerKey(const sockaddr* sa, socklen_t l) : len(l > sizeof addr ? sizeof addr : l) {
+  std::memcpy(&addr, sa, len);
+}
+
+bool PeerKey::operator==(const PeerKey& o) const {
+  return len == o.len && std::memcmp(&addr, &o.addr, len) == 0;
+}
+
+size_t PeerKeyHash::operator()(const PeerKey& k) const {
+  // FNV-1a over the address bytes.
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(&k.addr);
+  for (socklen_t i = 0; i < k.len; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return static_cast<size_t>(h);
+}
+
 void set_nodelay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

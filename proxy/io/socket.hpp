@@ -16,6 +16,18 @@ int open_listener(const sockaddr* addr, socklen_t len, int type, int backlog, st
 // An unconnected socket for an upstream of the given family and type.
 int open_socket(int family, int type, std::string& err);
 
+// A socket address as a hash key (compared byte-wise, no allocation).
+struct PeerKey {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  PeerKey() = default;
+  PeerKey(const sockaddr* sa, socklen_t l);
+  bool operator==(const PeerKey& o) const;
+};
+struct PeerKeyHash {
+  size_t operator()(const PeerKey& k) const;
+};
+
 void set_nodelay(int fd);
 // Make the next close() send a RST instead of a FIN (SO_LINGER 0).
 void set_reset_on_close(int fd);

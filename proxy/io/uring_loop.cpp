@@ -1,5 +1,6 @@
 #include "proxy/io/uring_loop.hpp"
 
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,7 +95,7 @@ bool probe_io_uring(std::string& why) {
   bool ok = true;
   io_uring_probe* probe = io_uring_get_probe_ring(&ring);
   const int needed[] = {IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV, IORING_OP_SEND,
-                        IORING_OP_RECVMSG, IORING_OP_SENDMSG, IORING_OP_READ, IORING_OP_ASYNC_CANCEL};
+                        IORING_OP_RECVMSG, IORING_OP_SENDMSG, IORING_OP_READ, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD};
   if (!probe) {
     why = "io_uring probe unsupported (kernel too old)";
     ok = false;
@@ -259,6 +260,11 @@ void UringLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
 void UringLoop::read(Op& op, int fd, void* data, size_t len) {
   op.cancel_requested_ = false;
   io_uring_prep_read(sqe_for(op, OpKind::kRead, fd), fd, data, static_cast<unsigned>(len), 0);
+}
+
+void UringLoop::poll_out(Op& op, int fd) {
+  op.cancel_requested_ = false;
+  io_uring_prep_poll_add(sqe_for(op, OpKind::kPollOut, fd), fd, POLLOUT);
 }
 
 void UringLoop::cancel(Op& op) {

@@ -14,17 +14,7 @@ namespace {
 constexpr size_t kMaxDatagram = 65536;
 }  // namespace
 
-bool PeerKey::operator==(const PeerKey& o) const {
-  return len == o.len && std::memcmp(&addr, &o.addr, len) == 0;
-}
 
-size_t PeerKeyHash::operator()(const PeerKey& k) const {
-  // FNV-1a over the address bytes.
-  uint64_t h = 1469598103934665603ull;
-  const auto* p = reinterpret_cast<const unsigned char*>(&k.addr);
-  for (socklen_t i = 0; i < k.len; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return static_cast<size_t>(h);
-}
 
 // One client address: a connected upstream socket and an idle deadline.
 class UdpSession final : public Session, private io::OpHandler, private io::TimerHandler {

@@ -11,21 +11,15 @@
 #include <unordered_map>
 
 #include "proxy/io/loop.hpp"
+#include "proxy/io/socket.hpp"
 #include "proxy/l4/session.hpp"
 
 namespace portico::l4 {
 
 class UdpSession;
 
-// A client address as a hash key (no allocation per datagram).
-struct PeerKey {
-  sockaddr_storage addr{};
-  socklen_t len = 0;
-  bool operator==(const PeerKey& o) const;
-};
-struct PeerKeyHash {
-  size_t operator()(const PeerKey& k) const;
-};
+using io::PeerKey;
+using io::PeerKeyHash;
 
 // One per worker per udp listener. Owns its socket fd once started.
 class UdpListener final : private io::OpHandler {

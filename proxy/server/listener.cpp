@@ -15,8 +15,8 @@ constexpr TimeNs kAcceptBackoff = 100 * kNsPerMs;
 // Stream listener: multishot accept; hands each connection to its protocol.
 class StreamListener final : public WorkerListener, private io::OpHandler, private io::TimerHandler {
  public:
-  StreamListener(l4::WorkerEnv* env, int fd, l4::ListenerShared* shared)
-      : env_(env), fd_(fd), shared_(shared), accept_(this, 0), backoff_(this, 0) {}
+  StreamListener(l4::WorkerEnv* env, http::HttpWorker* http, int fd, l4::ListenerShared* shared)
+      : env_(env), http_(http), fd_(fd), shared_(shared), accept_(this, 0), backoff_(this, 0) {}
   ~StreamListener() override {
     env_->loop->timers().cancel(backoff_);
     if (fd_ >= 0) env_->loop->close(fd_);
@@ -26,6 +26,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
     gen_ = gen;
     listener_ = l;
     cluster_ = l->cluster ? gen->config->find_cluster(*l->cluster) : nullptr;
+    routes_ = l->protocol == conf::Protocol::kHttp ? http::RouteTable::build(*gen->config, *l) : nullptr;
   }
   void start() override { env_->loop->accept(accept_, fd_); }
   void stop() override {
@@ -43,7 +44,8 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
         env_->loop->close(res);
         return;
       }
-      l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_}, res);
+      if (routes_) http::start_http_connection({env_, http_, gen_, listener_, routes_, shared_}, res);
+      else l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_}, res);
       return;
     }
     if (stopping_ || res == -ECANCELED) return;
@@ -56,8 +58,10 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   }
 
   l4::WorkerEnv* env_;
+  http::HttpWorker* http_;
   int fd_;
   l4::ListenerShared* shared_;
+  std::shared_ptr<const http::RouteTable> routes_;
   io::Op accept_;
   io::Timer backoff_;
   l4::Generation* gen_ = nullptr;
@@ -83,10 +87,11 @@ class DatagramListener final : public WorkerListener {
 
 }  // namespace
 
-std::unique_ptr<WorkerListener> WorkerListener::create(l4::WorkerEnv* env, const conf::Listener& l, int fd,
+std::unique_ptr<WorkerListener> WorkerListener::create(l4::WorkerEnv* env, http::HttpWorker* http,
+                                                       const conf::Listener& l, int fd,
                                                        l4::ListenerShared* shared) {
   if (l.protocol == conf::Protocol::kUdp) return std::make_unique<DatagramListener>(env, fd, shared);
-  return std::make_unique<StreamListener>(env, fd, shared);
+  return std::make_unique<StreamListener>(env, http, fd, shared);
 }
 
 }  // namespace portico::server

@@ -4,6 +4,7 @@
 // on reload when the socket is kept; stopped (then freed) when removed.
 
 #include "conf/config.hpp"
+#include "proxy/http/connection.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
 #include "proxy/l4/udp_proxy.hpp"
@@ -19,8 +20,8 @@ class WorkerListener {
   virtual bool stopped() const = 0;
   virtual int fd() const = 0;
 
-  static std::unique_ptr<WorkerListener> create(l4::WorkerEnv* env, const conf::Listener& l, int fd,
-                                                l4::ListenerShared* shared);
+  static std::unique_ptr<WorkerListener> create(l4::WorkerEnv* env, http::HttpWorker* http,
+                                                const conf::Listener& l, int fd, l4::ListenerShared* shared);
 };
 
 }  // namespace portico::server

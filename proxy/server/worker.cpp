@@ -86,6 +86,9 @@ void Worker::run(std::promise<std::string> ready) {
   loop_->timers().cancel(housekeeping_);
   loop_->cancel(wake_op_);
   for (int i = 0; i < 100 && wake_op_.armed(); ++i) loop_->run_once(10 * kNsPerMs);
+  listeners_.clear();
+  retiring_.clear();
+  http_.reset();  // closes idle upstream connections (runs the loop briefly)
   generations_.clear();
   LOG_DEBUG("worker stopped");
   finished_.store(true, std::memory_order_release);
@@ -122,6 +125,7 @@ void Worker::handle(WorkerMessage& m) {
 
 void Worker::apply(WorkerConfig& wc) {
   if (draining_) return;  // the main thread sends no config once draining began
+  if (!http_) http_ = std::make_unique<http::HttpWorker>(loop_.get(), wc.config->log.access);
   auto gen = std::make_unique<l4::Generation>(wc.config);
   l4::Generation* g = gen.get();
   generations_.push_back(std::move(gen));
@@ -137,7 +141,7 @@ void Worker::apply(WorkerConfig& wc) {
       listeners_.erase(it);
       continue;
     }
-    auto wl = WorkerListener::create(&env_, l, fd, wc.listeners[i].shared.get());
+    auto wl = WorkerListener::create(&env_, http_.get(), l, fd, wc.listeners[i].shared.get());
     wl->configure(g, &l);
     wl->start();
     next.emplace(l.name, std::move(wl));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "conf/config.hpp"
+#include "proxy/http/connection.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
 
@@ -74,6 +75,7 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   // Owned by the worker thread.
   std::unique_ptr<io::Loop> loop_;
   l4::WorkerEnv env_;
+  std::unique_ptr<http::HttpWorker> http_;  // created with the first config (access log settings)
   io::Op wake_op_;
   uint64_t wake_value_ = 0;
   io::Timer housekeeping_;

@@ -1,0 +1,1082 @@
+#include "proxy/http/connection.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "proxy/base/log.hpp"
+#include "proxy/http/request_parser.hpp"
+#include "proxy/http/response_parser.hpp"
+#include "proxy/http/status.hpp"
+#include "proxy/io/socket.hpp"
+
+namespace portico::http {
+
+// ---------------------------------------------------------------- RouteTable
+
+std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const conf::Listener& l) {
+  auto t = std::make_shared<RouteTable>();
+  std::string err;
+  auto router = Router::compile(l.routes, &err);
+  if (!router) {
+    // The loader compiled the same regexes already; this cannot fail in practice.
+    LOG_ERROR("listener %s: routes: %s", l.name.c_str(), err.c_str());
+    router = Router::compile({}, &err);
+  }
+  t->router = std::move(*router);
+  for (const conf::Route& r : l.routes) {
+    Entry e;
+    e.route = &r;
+    if (r.cluster) e.cluster = c.find_cluster(*r.cluster);
+    if (r.static_files) {
+      e.root = StaticRoot::open(r.static_files->root, &err);
+      if (!e.root) LOG_WARN("listener %s: static root %s: %s", l.name.c_str(), r.static_files->root.c_str(), err.c_str());
+    }
+    t->entries.push_back(std::move(e));
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------- HttpWorker
+
+namespace {
+uint64_t splitmix(void* state) {
+  uint64_t& s = *static_cast<uint64_t*>(state);
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+HttpWorker::HttpWorker(io::Loop* loop, const conf::AccessLog& log)
+    : upstreams(loop), access_log(loop, log), headers(256, 16 * 1024),
+      scratch(new char[64 * 1024]), rng_state(std::random_device{}() ^ (uint64_t(std::random_device{}()) << 32)) {}
+
+RandomSource HttpWorker::rng() { return RandomSource{&splitmix, &rng_state}; }
+
+// ---------------------------------------------------------------- connection
+
+namespace {
+
+enum Tag : uint8_t { kRecv, kSend, kPollOut };
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
+}
+
+std::string client_ip_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return {};
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], buf, sizeof buf);
+    else inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof buf);
+  } else {
+    return "unix";
+  }
+  return buf;
+}
+
+class HttpConnection final : public l4::Session,
+                             private io::OpHandler,
+                             private io::TimerHandler,
+                             private UpstreamUser {
+ public:
+  HttpConnection(const HttpListenerContext& ctx, int fd);
+  void start();
+  void abort() override {
+    close_now(false);
+    maybe_destroy();
+  }
+
+ private:
+  enum class Req : uint8_t { kIdle, kHead, kBody, kComplete };
+  enum class Resp : uint8_t { kNone, kWaiting, kBody, kFile, kDone };
+  enum class Action : uint8_t { kNone, kLocal, kStatic, kProxy };
+
+  // io callbacks
+  void on_complete(io::Op& op, int res) override;
+  void on_timer(io::Timer& t) override;
+  // upstream callbacks
+  void on_upstream_connected(UpstreamConn& c, int res) override;
+  void on_upstream_data(UpstreamConn& c, io::Buffer* b) override;
+  void on_upstream_closed(UpstreamConn& c, int res) override;
+  void on_upstream_drained(UpstreamConn& c, int res) override;
+
+  // downstream
+  void pump_client();
+  void on_head();
+  void on_body(std::string_view data);
+  void on_request_complete();
+  void on_client_eof();
+  // actions
+  void local_response(int status, std::string_view body, std::string_view location = {},
+                      std::string_view content_type = "text/plain; charset=utf-8");
+  void serve_static(const RouteTable::Entry& e);
+  void start_proxy(const RouteTable::Entry& e);
+  bool send_upstream_head();
+  // upstream response
+  void pump_upstream();
+  void on_response_head();
+  void on_response_complete();
+  void upstream_failed(int status, const char* why);
+  bool can_retry() const;
+  void retry();
+  void release_upstream(bool reusable);
+  // output
+  void out(std::string_view s) {
+    io::append(env_->loop->pool(), out_, s.data(), s.size());
+    bytes_out_ += s.size();
+  }
+  void out_chunk(std::string_view data);
+  void flush_client();
+  void send_file_part();
+  // lifecycle
+  void error_response(int status, const char* why);
+  void exchange_done();
+  void start_tunnel();
+  void arm_deadline();
+  void close_now(bool reset);
+  void maybe_destroy();
+  void log_access();
+  void pause_client() {
+    if (!client_paused_ && recv_.armed()) {
+      client_paused_ = true;
+      env_->loop->cancel(recv_);
+    }
+  }
+  void resume_client() {
+    if (client_paused_ && !recv_.armed() && !client_eof_ && !closing_) {
+      client_paused_ = false;
+      env_->loop->recv(recv_, fd_);
+    }
+  }
+  size_t high_water() const { return listener_->limits.buffer; }
+
+  l4::WorkerEnv* env_;
+  HttpWorker* http_;
+  l4::Generation* gen_;
+  const conf::Listener* listener_;
+  std::shared_ptr<const RouteTable> routes_;
+  l4::ListenerShared* shared_;
+  int fd_;
+  std::string client_ip_;
+  io::Op recv_;
+  io::Op send_;
+  io::Op poll_;
+  io::Timer timer_;
+  io::BufferQueue in_;   // from the client, not parsed yet
+  io::BufferQueue out_;  // to the client
+  RequestParser parser_;
+
+  // the exchange in progress
+  Req req_ = Req::kIdle;
+  Resp resp_ = Resp::kNone;
+  Action action_ = Action::kNone;
+  const RouteTable::Entry* entry_ = nullptr;
+  bool keep_alive_ = true;
+  bool is_head_ = false;
+  bool request_has_body_ = false;
+  bool chunked_up_ = false;    // request body re-chunked to the upstream
+  bool chunked_down_ = false;  // response body chunked to the client
+  bool close_delimited_ = false;  // response body ends when we close
+  bool upgrade_requested_ = false;
+  bool tunnel_ = false;
+  bool head_sent_ = false;     // a response head went out for this exchange
+  bool request_sent_ = false;  // every request byte was written upstream
+  bool got_response_bytes_ = false;
+  int status_ = 0;
+  std::string method_, path_, host_, request_id_, user_agent_;
+  std::string upstream_head_;  // kept for one safe retry on a stale pooled connection
+  int retries_left_ = 0;
+  TimeNs start_ = 0;
+  TimeNs up_start_ = 0;
+  TimeNs head_start_ = 0;
+  TimeNs last_activity_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
+
+  // upstream
+  UpstreamConn* up_ = nullptr;
+  std::string up_address_;
+  io::BufferQueue up_in_;
+  std::unique_ptr<ResponseParser> resp_parser_;
+  bool up_eof_ = false;
+  TimeNs up_deadline_ns_ = 0;
+
+  // static file
+  StaticFile file_;
+  off_t file_off_ = 0;
+  uint64_t file_left_ = 0;
+
+  bool client_eof_ = false;
+  bool client_paused_ = false;
+  bool close_after_flush_ = false;
+  bool closing_ = false;
+  bool reset_ = false;
+  bool shut_sent_ = false;
+};
+
+HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
+    : env_(ctx.env),
+      http_(ctx.http),
+      gen_(ctx.gen),
+      listener_(ctx.listener),
+      routes_(ctx.routes),
+      shared_(ctx.shared),
+      fd_(fd),
+      client_ip_(client_ip_of(fd)),
+      recv_(this, kRecv),
+      send_(this, kSend),
+      poll_(this, kPollOut),
+      timer_(this, 0),
+      parser_(Limits::from(ctx.listener->limits)) {
+  ++gen_->refs;
+  env_->add(this);
+}
+
+void HttpConnection::start() {
+  last_activity_ = env_->loop->now();
+  env_->loop->recv(recv_, fd_);
+  arm_deadline();
+}
+
+// The one deadline that applies in the current state. Activity only moves
+// last_activity_; the timer re-arms itself when it fires early.
+void HttpConnection::arm_deadline() {
+  if (closing_) return;
+  const auto& t = listener_->timeouts;
+  TimeNs d;
+  if (tunnel_) d = last_activity_ + t.idle.count();
+  else if (req_ == Req::kHead) d = head_start_ + t.header.count();
+  else if (resp_ == Resp::kWaiting && up_) d = up_deadline_ns_;
+  else d = last_activity_ + t.idle.count();
+  env_->loop->timers().arm(timer_, d);
+}
+
+void HttpConnection::on_timer(io::Timer&) {
+  if (closing_) return;
+  TimeNs now = env_->loop->now();
+  const auto& t = listener_->timeouts;
+  if (!tunnel_ && req_ == Req::kHead) {
+    if (now >= head_start_ + t.header.count()) {
+      LOG_DEBUG("http %s: %s: request header timeout", listener_->name.c_str(), client_ip_.c_str());
+      error_response(408, "header timeout");
+      maybe_destroy();
+      return;
+    }
+  } else if (!tunnel_ && resp_ == Resp::kWaiting && up_) {
+    if (now >= up_deadline_ns_) {
+      upstream_failed(504, up_->connected() ? "upstream response timeout" : "upstream connect timeout");
+      maybe_destroy();
+      return;
+    }
+  } else if (now >= last_activity_ + t.idle.count()) {
+    LOG_DEBUG("http %s: %s: idle timeout", listener_->name.c_str(), client_ip_.c_str());
+    if (req_ == Req::kIdle && resp_ != Resp::kWaiting) close_now(false);
+    else close_now(true);
+    maybe_destroy();
+    return;
+  }
+  arm_deadline();
+}
+
+void HttpConnection::on_complete(io::Op& op, int res) {
+  switch (op.tag()) {
+    case kRecv:
+      if (res > 0) {
+        io::Buffer* b = op.take_buffer();
+        if (closing_ || client_eof_) {
+          env_->loop->pool().release(b);
+          break;
+        }
+        last_activity_ = env_->loop->now();
+        bytes_in_ += static_cast<uint64_t>(res);
+        in_.push(b);
+        pump_client();
+        break;
+      }
+      if (closing_) break;
+      if (res == -ECANCELED && client_paused_) break;  // back-pressure; resume_client re-arms
+      if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
+        client_eof_ = true;
+        on_client_eof();
+      } else {
+        LOG_DEBUG("http %s: recv: %s", listener_->name.c_str(), std::strerror(-res));
+        close_now(true);
+      }
+      break;
+    case kSend:
+      if (closing_) break;
+      if (res < 0) {
+        LOG_DEBUG("http %s: send to client: %s", listener_->name.c_str(), std::strerror(-res));
+        close_now(true);
+        break;
+      }
+      last_activity_ = env_->loop->now();
+      {
+        io::Buffer* b = out_.front();
+        b->off += static_cast<uint32_t>(res);
+        out_.consumed(static_cast<uint32_t>(res));
+        if (b->remaining() == 0) env_->loop->pool().release(out_.pop());
+      }
+      flush_client();
+      break;
+    case kPollOut:
+      if (closing_) break;
+      if (res < 0 && res != -ECANCELED) {
+        close_now(true);
+        break;
+      }
+      send_file_part();
+      break;
+  }
+  if (closing_) maybe_destroy();
+}
+
+// ------------------------------------------------------------ request side
+
+void HttpConnection::pump_client() {
+  while (!closing_) {
+    if (in_.empty() && (tunnel_ || req_ == Req::kComplete || req_ == Req::kIdle)) break;
+    if (tunnel_) {
+      while (!in_.empty()) {
+        io::Buffer* b = in_.pop();
+        up_->send(b->readable(), b->remaining());
+        env_->loop->pool().release(b);
+      }
+      if (up_->queued() >= high_water()) pause_client();
+      return;
+    }
+    if (req_ == Req::kComplete) return;  // one exchange at a time: wait for the response
+    if (out_.bytes() >= high_water() || (up_ && up_->queued() >= high_water())) {
+      pause_client();
+      return;
+    }
+    io::Buffer* b = in_.empty() ? nullptr : in_.front();
+    if (!b && !parser_.in_message()) break;
+    if (req_ == Req::kIdle) {
+      req_ = Req::kHead;
+      head_start_ = env_->loop->now();
+      start_ = head_start_;
+      arm_deadline();
+    }
+    // An empty input collects an event the parser still holds (the end of
+    // a message right after its last body bytes).
+    ParseResult r = parser_.parse(b ? std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining())
+                                    : std::string_view());
+    if (!b && r.event == ParseEvent::kNeedMore) break;
+    switch (r.event) {
+      case ParseEvent::kNeedMore: break;
+      case ParseEvent::kHead: on_head(); break;
+      case ParseEvent::kBody: on_body(r.body); break;
+      case ParseEvent::kMessageComplete: on_request_complete(); break;
+      case ParseEvent::kUpgrade:
+        // The rest of the input is the tunnel's: wait for the upstream's 101.
+        req_ = Req::kComplete;
+        return;
+      case ParseEvent::kError:
+        LOG_DEBUG("http %s: %s: bad request: %d %s", listener_->name.c_str(), client_ip_.c_str(),
+                  r.error.status, r.error.reason);
+        error_response(r.error.status, r.error.reason);
+        return;
+    }
+    if (closing_) return;
+    if (!b) continue;
+    b->off += static_cast<uint32_t>(r.consumed);
+    in_.consumed(static_cast<uint32_t>(r.consumed));
+    if (b->remaining() == 0) env_->loop->pool().release(in_.pop());
+  }
+  if (!closing_ && client_paused_ && out_.bytes() < high_water() / 2 &&
+      !(up_ && up_->queued() >= high_water() / 2) && in_.empty())
+    resume_client();
+}
+
+void HttpConnection::on_head() {
+  const RequestHead& h = parser_.head();
+  req_ = Req::kBody;
+  resp_ = Resp::kNone;
+  action_ = Action::kNone;
+  head_sent_ = request_sent_ = got_response_bytes_ = false;
+  chunked_up_ = chunked_down_ = close_delimited_ = false;
+  up_eof_ = false;
+  status_ = 0;
+  bytes_out_ = 0;
+  method_.assign(h.method);
+  path_.assign(h.path);
+  host_.assign(h.host);
+  user_agent_.assign(h.header("User-Agent").value_or(""));
+  request_id_.clear();
+  keep_alive_ = h.keep_alive;
+  is_head_ = h.is_head();
+  request_has_body_ = h.body != BodyKind::kNone && !(h.body == BodyKind::kLength && h.content_length == 0);
+  upgrade_requested_ = h.websocket();
+  last_activity_ = env_->loop->now();
+  arm_deadline();
+
+  RouteInput in{h.host, h.path, h.method, h.headers};
+  std::optional<size_t> idx = routes_->router.match(in);
+  if (!idx) {
+    local_response(404, "404 Not Found\n");
+    return;
+  }
+  entry_ = &routes_->entries[*idx];
+  const conf::Route& route = *entry_->route;
+  if (!route.cluster && h.expect_continue && request_has_body_) keep_alive_ = false;  // body not wanted
+  if (upgrade_requested_ && !route.cluster) keep_alive_ = false;
+  if (route.respond) {
+    local_response(route.respond->status, route.respond->body);
+  } else if (route.redirect) {
+    std::string loc;
+    const std::string& tpl = route.redirect->location;
+    for (size_t i = 0; i < tpl.size();) {
+      if (tpl.compare(i, 6, "{host}") == 0) { loc += strip_host_port(h.host); i += 6; }
+      else if (tpl.compare(i, 6, "{path}") == 0) { loc += h.target; i += 6; }
+      else loc += tpl[i++];
+    }
+    local_response(route.redirect->status, "", loc);
+  } else if (route.static_files) {
+    serve_static(*entry_);
+  } else {
+    start_proxy(*entry_);
+  }
+}
+
+void HttpConnection::on_body(std::string_view data) {
+  if (action_ != Action::kProxy || !up_) return;  // discarded
+  if (chunked_up_) {
+    char hdr[24];
+    int n = std::snprintf(hdr, sizeof hdr, "%zx\r\n", data.size());
+    up_->send(hdr, static_cast<size_t>(n));
+    up_->send(data.data(), data.size());
+    up_->send("\r\n", 2);
+  } else {
+    up_->send(data.data(), data.size());
+  }
+  up_start_ = env_->loop->now();
+}
+
+void HttpConnection::on_request_complete() {
+  req_ = Req::kComplete;
+  if (action_ == Action::kProxy && up_ && chunked_up_) up_->send("0\r\n\r\n", 5);
+  if (action_ == Action::kProxy && up_ && up_->queued() == 0 && up_->connected()) request_sent_ = true;
+  if (resp_ == Resp::kDone) exchange_done();
+}
+
+void HttpConnection::on_client_eof() {
+  if (tunnel_) {
+    if (up_) up_->shutdown_write();
+    return;
+  }
+  ParseResult r = parser_.finish();
+  if (r.event == ParseEvent::kError && req_ != Req::kIdle && req_ != Req::kComplete) {
+    // The client went away in the middle of a request.
+    close_now(false);
+    return;
+  }
+  keep_alive_ = false;
+  if (req_ == Req::kIdle || (resp_ == Resp::kDone && out_.empty())) {
+    close_now(false);
+    return;
+  }
+  // A response is still owed (or being sent): finish it, then close.
+}
+
+// ------------------------------------------------------------ local actions
+
+void HttpConnection::local_response(int status, std::string_view body, std::string_view location,
+                                    std::string_view content_type) {
+  action_ = Action::kLocal;
+  status_ = status;
+  char head[1024];
+  int n = std::snprintf(head, sizeof head, "HTTP/1.1 %d %.*s\r\nServer: portico\r\nContent-Length: %zu\r\n",
+                        status, static_cast<int>(reason_phrase(status).size()), reason_phrase(status).data(),
+                        body.size());
+  out(std::string_view(head, static_cast<size_t>(n)));
+  if (!body.empty()) {
+    out("Content-Type: ");
+    out(content_type);
+    out("\r\n");
+  }
+  if (!location.empty()) {
+    out("Location: ");
+    out(location);
+    out("\r\n");
+  }
+  if (!keep_alive_) out("Connection: close\r\n");
+  out("\r\n");
+  if (!is_head_) out(body);
+  head_sent_ = true;
+  resp_ = Resp::kDone;
+  flush_client();
+  if (req_ == Req::kComplete) exchange_done();
+}
+
+void HttpConnection::error_response(int status, const char* why) {
+  if (closing_) return;
+  if (status_ == 0 || !head_sent_) status_ = status;
+  LOG_DEBUG("http %s: %s: %d (%s)", listener_->name.c_str(), client_ip_.c_str(), status, why);
+  if (up_) release_upstream(false);
+  file_ = StaticFile();
+  file_left_ = 0;
+  if (head_sent_) {  // too late for a status: cut the connection
+    log_access();
+    close_now(true);
+    return;
+  }
+  char buf[256];
+  auto n = write_error_response(status, buf, is_head_);
+  out(std::string_view(buf, n.value_or(0)));
+  head_sent_ = true;
+  keep_alive_ = false;
+  close_after_flush_ = true;
+  resp_ = Resp::kDone;
+  req_ = Req::kComplete;
+  pause_client();  // nothing more from this client will be read
+  log_access();
+  flush_client();
+}
+
+void HttpConnection::serve_static(const RouteTable::Entry& e) {
+  action_ = Action::kStatic;
+  const RequestHead& h = parser_.head();
+  if (h.method != "GET" && h.method != "HEAD") {
+    status_ = 405;
+    out("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n");
+    if (!keep_alive_) out("Connection: close\r\n");
+    out("\r\n");
+    head_sent_ = true;
+    resp_ = Resp::kDone;
+    flush_client();
+    if (req_ == Req::kComplete) exchange_done();
+    return;
+  }
+  char rel_buf[4096];
+  char scratch[4096];
+  StaticPath sp = resolve_static_path(h.path, e.route->static_files->index, rel_buf);
+  if (sp.status != 0 || !e.root) {
+    local_response(sp.status ? sp.status : 404, sp.status == 400 ? "400 Bad Request\n" : "404 Not Found\n");
+    return;
+  }
+  StaticOpen so = e.root->open_file(sp.relative, e.route->static_files->index, scratch);
+  if (so.status != 0) {
+    local_response(so.status, so.status == 404 ? "404 Not Found\n" : "503 Service Unavailable\n");
+    return;
+  }
+  StaticDecision d;
+  evaluate_static(h.method, h.headers, so.file.size(), so.file.mtime_sec(), so.file.mtime_nsec(), &d);
+  status_ = d.status;
+  char head[1024];
+  std::string_view mime = mime_type(so.relative);
+  int n = std::snprintf(head, sizeof head, "HTTP/1.1 %d %.*s\r\nServer: portico\r\n", d.status,
+                        static_cast<int>(reason_phrase(d.status).size()), reason_phrase(d.status).data());
+  out(std::string_view(head, static_cast<size_t>(n)));
+  if (d.status != 304) {
+    n = std::snprintf(head, sizeof head, "Content-Type: %.*s\r\nContent-Length: %llu\r\nAccept-Ranges: bytes\r\n",
+                      static_cast<int>(mime.size()), mime.data(),
+                      static_cast<unsigned long long>(d.status == 416 ? 0 : d.length));
+    out(std::string_view(head, static_cast<size_t>(n)));
+  }
+  if (!d.etag.empty()) { out("ETag: "); out(d.etag); out("\r\n"); }
+  if (!d.last_modified.empty()) { out("Last-Modified: "); out(d.last_modified); out("\r\n"); }
+  if (!d.content_range.empty()) { out("Content-Range: "); out(d.content_range); out("\r\n"); }
+  if (!keep_alive_) out("Connection: close\r\n");
+  out("\r\n");
+  head_sent_ = true;
+  if (!is_head_ && (d.status == 200 || d.status == 206) && d.length > 0) {
+    file_ = std::move(so.file);
+    file_off_ = static_cast<off_t>(d.offset);
+    file_left_ = d.length;
+    resp_ = Resp::kFile;
+  } else {
+    resp_ = Resp::kDone;
+  }
+  flush_client();
+  if (resp_ == Resp::kDone && req_ == Req::kComplete) exchange_done();
+}
+
+// Static bodies go from the page cache to the socket with sendfile(2), in
+// slices so one large file cannot monopolise the worker.
+void HttpConnection::send_file_part() {
+  constexpr size_t kSlice = 1 << 20;
+  size_t budget = 4 * kSlice;
+  while (file_left_ > 0 && budget > 0) {
+    size_t want = std::min<uint64_t>(file_left_, kSlice);
+    ssize_t n = ::sendfile(fd_, file_.fd(), &file_off_, want);
+    if (n > 0) {
+      file_left_ -= static_cast<uint64_t>(n);
+      bytes_out_ += static_cast<uint64_t>(n);
+      budget -= std::min<size_t>(budget, static_cast<size_t>(n));
+      last_activity_ = env_->loop->now();
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      env_->loop->poll_out(poll_, fd_);
+      return;
+    }
+    LOG_DEBUG("http %s: sendfile: %s", listener_->name.c_str(), n == 0 ? "file shrank" : std::strerror(errno));
+    log_access();
+    close_now(true);
+    return;
+  }
+  if (file_left_ > 0) {  // budget used: continue after other connections had their turn
+    env_->loop->poll_out(poll_, fd_);
+    return;
+  }
+  file_ = StaticFile();
+  resp_ = Resp::kDone;
+  if (req_ == Req::kComplete) exchange_done();
+}
+
+// ------------------------------------------------------------ proxy
+
+void HttpConnection::start_proxy(const RouteTable::Entry& e) {
+  action_ = Action::kProxy;
+  const RequestHead& h = parser_.head();
+  const conf::Route& route = *e.route;
+  if (!e.cluster) {
+    error_response(503, "no cluster");
+    return;
+  }
+  const conf::Endpoint* ep = gen_->pick(*e.cluster);
+  if (!ep) {
+    error_response(503, "cluster has no endpoint");
+    return;
+  }
+  // Build the upstream request head once; kept for a retry.
+  HeaderSet& hs = http_->headers;
+  hs.clear();
+  bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, upgrade_requested_);
+  hs.remove("Expect");
+  BodyKind framing = h.body;
+  chunked_up_ = framing == BodyKind::kChunked;
+  ok = ok && set_framing(hs, framing, h.content_length);
+  ForwardedInfo fi{client_ip_, false, h.host, h.version_minor};
+  ok = ok && add_forwarding_headers(hs, fi);
+  if (auto id = ensure_request_id(hs, http_->rng())) request_id_.assign(*id);
+  else ok = false;
+  ok = ok && apply_transform(hs, route.request_headers);
+  if (route.rewrite_host) ok = ok && hs.set("Host", *route.rewrite_host);
+  char target_buf[8192];
+  std::string_view target = h.target;
+  if (route.rewrite_path_prefix && route.match.path_prefix) {
+    auto t = rewrite_path_prefix(h.path, h.query, *route.match.path_prefix, *route.rewrite_path_prefix, target_buf);
+    if (t) target = *t;
+  } else if (!target.empty() && target[0] != '/' && target != "*") {
+    // absolute-form to origin-form
+    size_t n = h.path.size();
+    if (n + 1 + h.query.size() < sizeof target_buf) {
+      std::memcpy(target_buf, h.path.data(), n);
+      if (!h.query.empty()) {
+        target_buf[n++] = '?';
+        std::memcpy(target_buf + n, h.query.data(), h.query.size());
+        n += h.query.size();
+      }
+      target = std::string_view(target_buf, n);
+    }
+  }
+  auto size = ok ? serialize_request_head({http_->scratch.get(), http_->scratch_size}, h.method, target, hs.fields())
+                 : std::nullopt;
+  if (!size) {
+    error_response(431, "request head too large to forward");
+    return;
+  }
+  upstream_head_.assign(http_->scratch.get(), *size);
+  if (!resp_parser_) resp_parser_ = std::make_unique<ResponseParser>(Limits::from(listener_->limits));
+  resp_parser_->reset();
+  resp_parser_->expect_head_response(is_head_);
+  retries_left_ = 1;
+  up_address_ = ep->address.str();
+  up_ = http_->upstreams.acquire(ep->address, this);
+  if (!up_) {
+    error_response(502, "no upstream socket");
+    return;
+  }
+  resp_ = Resp::kWaiting;
+  if (!send_upstream_head()) return;
+  if (h.expect_continue && request_has_body_) out(kContinue), flush_client();
+}
+
+bool HttpConnection::send_upstream_head() {
+  const conf::Route& route = *entry_->route;
+  up_start_ = env_->loop->now();
+  TimeNs timeout = up_->connected() ? (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count())
+                                    : entry_->cluster->connect_timeout.count();
+  up_deadline_ns_ = up_start_ + timeout;
+  up_->send(upstream_head_.data(), upstream_head_.size());
+  arm_deadline();
+  return true;
+}
+
+void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
+  if (closing_) return;
+  if (res < 0) {
+    LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), up_address_.c_str(), std::strerror(-res));
+    upstream_failed(502, "upstream connect failed");
+    maybe_destroy();
+    return;
+  }
+  const conf::Route& route = *entry_->route;
+  up_deadline_ns_ = env_->loop->now() + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count());
+  arm_deadline();
+}
+
+void HttpConnection::on_upstream_drained(UpstreamConn&, int res) {
+  if (closing_) return;
+  if (res < 0) {
+    LOG_DEBUG("http %s: upstream %s: send: %s", listener_->name.c_str(), up_address_.c_str(), std::strerror(-res));
+    if (can_retry()) retry();
+    else upstream_failed(502, "upstream write failed");
+    maybe_destroy();
+    return;
+  }
+  if (req_ == Req::kComplete) request_sent_ = true;
+  if (tunnel_) {
+    if (client_eof_ && up_) up_->shutdown_write();
+  }
+  if (client_paused_ || !in_.empty()) pump_client();
+  maybe_destroy();
+}
+
+void HttpConnection::on_upstream_data(UpstreamConn&, io::Buffer* b) {
+  if (closing_) {
+    env_->loop->pool().release(b);
+    return;
+  }
+  got_response_bytes_ = true;
+  up_in_.push(b);
+  TimeNs now = env_->loop->now();
+  last_activity_ = now;
+  if (resp_ == Resp::kWaiting) {
+    const conf::Route& route = *entry_->route;
+    up_deadline_ns_ = now + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count());
+  }
+  pump_upstream();
+  maybe_destroy();
+}
+
+void HttpConnection::on_upstream_closed(UpstreamConn&, int res) {
+  if (closing_) return;
+  up_eof_ = true;
+  if (res < 0) LOG_DEBUG("http %s: upstream %s: recv: %s", listener_->name.c_str(), up_address_.c_str(), std::strerror(-res));
+  if (tunnel_) {
+    release_upstream(false);
+    close_after_flush_ = true;
+    flush_client();
+    maybe_destroy();
+    return;
+  }
+  pump_upstream();
+  maybe_destroy();
+}
+
+bool HttpConnection::can_retry() const {
+  // A pooled connection the origin had closed: safe to resend only when
+  // nothing of the response came and the request can be replayed.
+  return up_ && up_->reused() && retries_left_ > 0 && !got_response_bytes_ && !head_sent_ &&
+         (!request_has_body_) && (idempotent(method_) || !request_sent_);
+}
+
+void HttpConnection::retry() {
+  --retries_left_;
+  LOG_DEBUG("http %s: upstream %s: stale pooled connection, retrying on a new one", listener_->name.c_str(),
+            up_address_.c_str());
+  conf::Address addr = up_->address();
+  release_upstream(false);
+  up_eof_ = false;
+  resp_parser_->reset();
+  resp_parser_->expect_head_response(is_head_);
+  up_ = http_->upstreams.acquire(addr, this);
+  if (!up_) {
+    error_response(502, "no upstream socket");
+    return;
+  }
+  // A fresh connection: acquire() never returns a pooled one twice in a row
+  // for the same key unless another idle one exists; that one may be stale
+  // too, and can_retry() then refuses a second retry.
+  send_upstream_head();
+  if (req_ == Req::kComplete && chunked_up_) {}  // bodies are never retried
+}
+
+void HttpConnection::upstream_failed(int status, const char* why) {
+  if (can_retry() && status == 502) {
+    retry();
+    return;
+  }
+  error_response(status, why);
+}
+
+void HttpConnection::release_upstream(bool reusable) {
+  if (!up_) return;
+  while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
+  const conf::Cluster* c = entry_ ? entry_->cluster : nullptr;
+  http_->upstreams.release(up_, reusable && c, c ? c->pool.max_idle : 0,
+                           c ? c->pool.idle_timeout.count() : 0);
+  up_ = nullptr;
+}
+
+void HttpConnection::pump_upstream() {
+  while (!closing_ && up_) {
+    if (up_in_.empty() && (tunnel_ || !resp_parser_->in_message())) break;
+    if (tunnel_) {
+      while (!up_in_.empty()) {
+        io::Buffer* b = up_in_.pop();
+        out(std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining()));
+        env_->loop->pool().release(b);
+      }
+      flush_client();
+      if (out_.bytes() >= high_water()) up_->pause_recv();
+      return;
+    }
+    if (out_.bytes() >= high_water()) {
+      up_->pause_recv();
+      return;
+    }
+    io::Buffer* b = up_in_.empty() ? nullptr : up_in_.front();
+    ParseResult r = resp_parser_->parse(
+        b ? std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining()) : std::string_view());
+    if (!b && r.event == ParseEvent::kNeedMore) break;
+    switch (r.event) {
+      case ParseEvent::kNeedMore: break;
+      case ParseEvent::kHead: on_response_head(); break;
+      case ParseEvent::kBody:
+        if (chunked_down_) out_chunk(r.body);
+        else out(r.body);
+        break;
+      case ParseEvent::kMessageComplete:
+        if (resp_parser_->head().interim() || resp_parser_->head().switching_protocols) break;
+        if (b) {
+          b->off += static_cast<uint32_t>(r.consumed);
+          up_in_.consumed(static_cast<uint32_t>(r.consumed));
+          if (b->remaining() == 0) env_->loop->pool().release(up_in_.pop());
+        }
+        on_response_complete();
+        return;
+      case ParseEvent::kUpgrade:
+        start_tunnel();
+        return;
+      case ParseEvent::kError:
+        LOG_DEBUG("http %s: upstream %s: bad response: %s", listener_->name.c_str(), up_address_.c_str(), r.error.reason);
+        upstream_failed(502, r.error.reason);
+        return;
+    }
+    if (closing_ || !up_) return;
+    if (!b) continue;
+    b->off += static_cast<uint32_t>(r.consumed);
+    up_in_.consumed(static_cast<uint32_t>(r.consumed));
+    if (b->remaining() == 0) env_->loop->pool().release(up_in_.pop());
+  }
+  if (closing_ || !up_) return;
+  flush_client();
+  if (up_eof_ && up_in_.empty()) {
+    ParseResult r = resp_parser_->finish();
+    if (r.event == ParseEvent::kMessageComplete) {
+      on_response_complete();
+    } else if (resp_ == Resp::kWaiting && !head_sent_) {
+      upstream_failed(502, "upstream closed before responding");
+    } else {
+      // Cut off in the middle of a body: the client must not take it as whole.
+      LOG_DEBUG("http %s: upstream %s closed mid-response", listener_->name.c_str(), up_address_.c_str());
+      error_response(502, "upstream closed mid-response");
+    }
+    return;
+  }
+  if (up_ && out_.bytes() < high_water() / 2) up_->resume_recv();
+}
+
+void HttpConnection::on_response_head() {
+  const ResponseHead& h = resp_parser_->head();
+  if (h.interim()) return;  // 100 Continue etc.: we answered Expect ourselves
+  if (h.switching_protocols && !upgrade_requested_) {
+    upstream_failed(502, "unexpected 101 from upstream");
+    return;
+  }
+  status_ = h.status;
+  if (upgrade_requested_ && !h.switching_protocols) keep_alive_ = false;  // the client may already be sending
+  HeaderSet& hs = http_->headers;
+  hs.clear();
+  bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, h.switching_protocols);
+  BodyKind down = h.body;
+  if (h.body == BodyKind::kUntilClose) {
+    if (parser_.head().version_minor >= 1) {
+      down = BodyKind::kChunked;
+    } else {
+      close_delimited_ = true;
+      keep_alive_ = false;
+    }
+  }
+  chunked_down_ = down == BodyKind::kChunked;
+  if (!h.switching_protocols) ok = ok && set_framing(hs, down, h.content_length);
+  ok = ok && apply_transform(hs, entry_->route->response_headers);
+  if (!keep_alive_ && !h.switching_protocols) ok = ok && hs.set("Connection", "close");
+  if (parser_.head().version_minor == 0 && keep_alive_ && !close_delimited_) ok = ok && hs.set("Connection", "keep-alive");
+  auto size = ok ? serialize_response_head({http_->scratch.get(), http_->scratch_size}, h.status, h.reason, hs.fields())
+                 : std::nullopt;
+  if (!size) {
+    upstream_failed(502, "response head too large");
+    return;
+  }
+  out(std::string_view(http_->scratch.get(), *size));
+  head_sent_ = true;
+  resp_ = Resp::kBody;
+  arm_deadline();
+}
+
+void HttpConnection::out_chunk(std::string_view data) {
+  if (data.empty()) return;
+  char hdr[24];
+  int n = std::snprintf(hdr, sizeof hdr, "%zx\r\n", data.size());
+  out(std::string_view(hdr, static_cast<size_t>(n)));
+  out(data);
+  out("\r\n");
+}
+
+void HttpConnection::on_response_complete() {
+  if (chunked_down_) out("0\r\n\r\n");
+  const ResponseHead& h = resp_parser_->head();
+  bool reusable = h.keep_alive && req_ == Req::kComplete && request_sent_ && up_in_.empty() && !up_eof_ &&
+                  up_->queued() == 0;
+  if (req_ != Req::kComplete) keep_alive_ = false;  // the origin answered before the body ended
+  release_upstream(reusable);
+  resp_ = Resp::kDone;
+  if (close_delimited_) close_after_flush_ = true;
+  flush_client();
+  if (req_ == Req::kComplete) exchange_done();
+  else pump_client();
+}
+
+void HttpConnection::start_tunnel() {
+  tunnel_ = true;
+  req_ = Req::kComplete;
+  resp_ = Resp::kDone;
+  log_access();
+  // Whatever followed the heads on either side already belongs to the tunnel.
+  pump_upstream();
+  pump_client();
+  arm_deadline();
+}
+
+// ------------------------------------------------------------ output & lifecycle
+
+void HttpConnection::flush_client() {
+  if (closing_ || send_.armed() || poll_.armed()) return;
+  if (!out_.empty()) {
+    io::Buffer* b = out_.front();
+    env_->loop->send(send_, fd_, b->readable(), b->remaining());
+    return;
+  }
+  if (resp_ == Resp::kFile && file_left_ > 0) {
+    send_file_part();
+    return;
+  }
+  if (close_after_flush_) {
+    close_now(false);
+    return;
+  }
+  // Output drained: let the producers go on.
+  if (up_ && !tunnel_) {
+    if (!up_in_.empty()) pump_upstream();
+    else up_->resume_recv();
+  } else if (tunnel_ && up_) {
+    up_->resume_recv();
+  }
+  if (client_paused_ || (!in_.empty() && req_ != Req::kComplete)) pump_client();
+  if (client_eof_ && !keep_alive_ && resp_ == Resp::kDone && out_.empty() && !tunnel_) close_now(false);
+}
+
+void HttpConnection::exchange_done() {
+  if (tunnel_ || closing_) return;
+  log_access();
+  if (!keep_alive_ || client_eof_) {
+    close_after_flush_ = true;
+    flush_client();
+    return;
+  }
+  req_ = Req::kIdle;
+  resp_ = Resp::kNone;
+  action_ = Action::kNone;
+  entry_ = nullptr;
+  status_ = 0;
+  last_activity_ = env_->loop->now();
+  arm_deadline();
+  if (!in_.empty()) pump_client();
+  else resume_client();
+}
+
+void HttpConnection::log_access() {
+  if (!http_->access_log.enabled() || status_ == 0) return;
+  TimeNs now = env_->loop->now();
+  AccessEntry e;
+  e.listener = listener_->name;
+  e.client = client_ip_;
+  e.method = method_;
+  e.path = path_;
+  e.host = host_;
+  e.status = status_;
+  e.bytes_in = bytes_in_;
+  e.bytes_out = bytes_out_;
+  e.request_id = request_id_;
+  e.user_agent = user_agent_;
+  if (action_ == Action::kProxy) {
+    e.upstream = up_address_;
+    e.upstream_us = (now - up_start_) / 1000;
+  }
+  e.total_us = (now - start_) / 1000;
+  http_->access_log.log(e);
+  bytes_in_ = 0;
+}
+
+void HttpConnection::close_now(bool reset) {
+  if (closing_) return;
+  closing_ = true;
+  reset_ = reset;
+  env_->loop->timers().cancel(timer_);
+  if (up_) release_upstream(false);
+  env_->loop->cancel(recv_);
+  env_->loop->cancel(send_);
+  env_->loop->cancel(poll_);
+}
+
+void HttpConnection::maybe_destroy() {
+  if (!closing_ || recv_.armed() || send_.armed() || poll_.armed()) return;
+  if (reset_) io::set_reset_on_close(fd_);
+  env_->loop->close(fd_);
+  while (!in_.empty()) env_->loop->pool().release(in_.pop());
+  while (!out_.empty()) env_->loop->pool().release(out_.pop());
+  while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
+  shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  --gen_->refs;
+  env_->remove(this);
+  delete this;
+}
+
+}  // namespace
+
+void start_http_connection(const HttpListenerContext& ctx, int client_fd) {
+  const uint32_t limit = ctx.listener->limits.max_connections;
+  if (ctx.shared->active.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    ctx.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    LOG_DEBUG("http %s: connection limit %u reached", ctx.listener->name.c_str(), limit);
+    ctx.env->loop->close(client_fd);
+    return;
+  }
+  if (ctx.listener->bind.family() != AF_UNIX) io::set_nodelay(client_fd);
+  auto* c = new HttpConnection(ctx, client_fd);
+  c->start();
+}
+
+}  // namespace portico::http

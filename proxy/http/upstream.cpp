@@ -1,0 +1,197 @@
+#include "proxy/http/upstream.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "proxy/base/log.hpp"
+
+namespace portico::http {
+
+namespace {
+enum Tag : uint8_t { kConnect, kRecv, kSend };
+}
+
+UpstreamConn::UpstreamConn(UpstreamPool* pool, const conf::Address& a, int fd)
+    : pool_(pool),
+      address_(a),
+      key_(a.sa(), a.len),
+      fd_(fd),
+      connect_(this, kConnect),
+      recv_(this, kRecv),
+      send_(this, kSend),
+      idle_timer_(this, 0) {}
+
+void UpstreamConn::send(const void* data, size_t len) {
+  io::append(pool_->loop_->pool(), out_, data, len);
+  if (connected_) flush();
+}
+
+void UpstreamConn::flush() {
+  if (send_.armed() || closing_) return;
+  if (out_.empty()) return;
+  io::Buffer* b = out_.front();
+  pool_->loop_->send(send_, fd_, b->readable(), b->remaining());
+}
+
+void UpstreamConn::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+void UpstreamConn::pause_recv() {
+  if (paused_ || closing_) return;
+  paused_ = true;
+  if (recv_.armed()) pool_->loop_->cancel(recv_);
+}
+
+void UpstreamConn::resume_recv() {
+  if (!paused_ || closing_) return;
+  paused_ = false;
+  if (!recv_.armed() && !eof_ && connected_) pool_->loop_->recv(recv_, fd_);
+}
+
+void UpstreamConn::on_complete(io::Op& op, int res) {
+  io::Loop* loop = pool_->loop_;
+  switch (op.tag()) {
+    case kConnect:
+      if (closing_) break;
+      if (res == 0) {
+        connected_ = true;
+        if (address_.family() != AF_UNIX) io::set_nodelay(fd_);
+        loop->recv(recv_, fd_);
+        flush();
+      }
+      if (user_) user_->on_upstream_connected(*this, res);
+      return;
+    case kRecv: {
+      if (res > 0) {
+        io::Buffer* b = op.take_buffer();
+        if (closing_ || !user_) {  // idle in the pool: unexpected bytes, the connection is unusable
+          loop->pool().release(b);
+          if (!closing_) pool_->close(this);
+          break;
+        }
+        user_->on_upstream_data(*this, b);
+        return;
+      }
+      if (res == -ECANCELED && paused_ && !closing_) return;  // paused; resume_recv re-arms
+      eof_ = true;
+      if (closing_) break;
+      if (!user_) {  // idle connection closed by the backend
+        LOG_DEBUG("upstream %s: idle connection closed by peer", address_.str().c_str());
+        pool_->close(this);
+        break;
+      }
+      user_->on_upstream_closed(*this, res);
+      return;
+    }
+    case kSend: {
+      if (closing_) break;
+      if (res < 0) {
+        if (user_) user_->on_upstream_drained(*this, res);
+        return;
+      }
+      io::Buffer* b = out_.front();
+      b->off += static_cast<uint32_t>(res);
+      out_.consumed(static_cast<uint32_t>(res));
+      if (b->remaining() == 0) loop->pool().release(out_.pop());
+      if (!out_.empty()) {
+        flush();
+        return;
+      }
+      if (user_) user_->on_upstream_drained(*this, 0);
+      return;
+    }
+  }
+  if (closing_) maybe_destroy();
+}
+
+void UpstreamConn::on_timer(io::Timer&) {
+  if (!user_ && !closing_) {
+    LOG_DEBUG("upstream %s: idle timeout", address_.str().c_str());
+    pool_->close(this);
+  }
+}
+
+void UpstreamConn::maybe_destroy() {
+  if (connect_.armed() || recv_.armed() || send_.armed()) return;
+  io::Loop* loop = pool_->loop_;
+  while (!out_.empty()) loop->pool().release(out_.pop());
+  loop->close(fd_);
+  --pool_->live_;
+  delete this;
+}
+
+UpstreamPool::~UpstreamPool() {
+  // Workers end only once every session is gone; what is left is idle.
+  for (auto& [k, v] : idle_)
+    for (UpstreamConn* c : v) {
+      c->user_ = nullptr;
+      c->closing_ = true;
+      loop_->timers().cancel(c->idle_timer_);
+      if (c->recv_.armed()) loop_->cancel(c->recv_);
+    }
+  for (int i = 0; i < 100 && live_ > 0; ++i) loop_->run_once(5 * kNsPerMs);
+}
+
+UpstreamConn* UpstreamPool::acquire(const conf::Address& address, UpstreamUser* user, TimeNs) {
+  io::PeerKey key(address.sa(), address.len);
+  if (auto it = idle_.find(key); it != idle_.end() && !it->second.empty()) {
+    UpstreamConn* c = it->second.back();
+    it->second.pop_back();
+    loop_->timers().cancel(c->idle_timer_);
+    c->user_ = user;
+    c->reused_ = true;
+    return c;
+  }
+  std::string err;
+  int fd = io::open_socket(address.family(), SOCK_STREAM, err);
+  if (fd < 0) {
+    LOG_WARN("upstream %s: %s", address.str().c_str(), err.c_str());
+    return nullptr;
+  }
+  auto* c = new UpstreamConn(this, address, fd);
+  ++live_;
+  c->user_ = user;
+  loop_->connect(c->connect_, fd, c->address_.sa(), c->address_.len);
+  return c;
+}
+
+void UpstreamPool::release(UpstreamConn* c, bool reusable, uint32_t max_idle, TimeNs idle_timeout) {
+  c->user_ = nullptr;
+  if (c->paused_) c->resume_recv();
+  auto& list = idle_[c->key_];
+  if (!reusable || c->eof_ || !c->connected_ || !c->out_.empty() || list.size() >= max_idle ||
+      !c->recv_.armed()) {
+    close(c);
+    return;
+  }
+  list.push_back(c);
+  loop_->timers().arm(c->idle_timer_, loop_->now() + idle_timeout);
+}
+
+void UpstreamPool::forget_idle(UpstreamConn* c) {
+  auto it = idle_.find(c->key_);
+  if (it == idle_.end()) return;
+  auto& v = it->second;
+  v.erase(std::remove(v.begin(), v.end(), c), v.end());
+}
+
+void UpstreamPool::close(UpstreamConn* c) {
+  if (c->closing_) return;
+  forget_idle(c);
+  c->closing_ = true;
+  c->user_ = nullptr;
+  loop_->timers().cancel(c->idle_timer_);
+  loop_->cancel(c->connect_);
+  loop_->cancel(c->recv_);
+  loop_->cancel(c->send_);
+  c->maybe_destroy();
+}
+
+size_t UpstreamPool::idle() const {
+  size_t n = 0;
+  for (auto& [k, v] : idle_) n += v.size();
+  return n;
+}
+
+}  // namespace portico::http
