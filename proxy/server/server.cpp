@@ -170,6 +170,9 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   for (const conf::Listener& l : config->listeners)
     LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
              l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
+  if (config->admin.bind)
+    LOG_WARN("admin endpoint %s: not implemented in this build yet; set admin.bind: null to silence this",
+             config->admin.bind->str().c_str());
   LOG_INFO("ready workers=%zu event_loop=%s pid=%d", workers_.size(), workers_[0]->backend_name(),
            static_cast<int>(::getpid()));
 
