@@ -375,7 +375,11 @@ def main():
                          "machine to be quiet (0 = do not wait)")
     ap.add_argument("--out-dir", default="bench/results")
     ap.add_argument("--no-write", action="store_true", help="print only, write no file")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 rep, 128 MiB stream, 1 s storm, no quiet wait")
     args = ap.parse_args()
+    if args.quick:
+        args.reps, args.bytes, args.storm_seconds, args.wait_quiet = 1, 128 * MIB, 1.0, 0
     if not (1 <= args.reps <= 20 and 0.5 <= args.storm_seconds <= 120
             and 1 <= args.concurrency <= 4096 and 1 <= args.bytes <= 64 * GIB):
         ap.error("reps 1..20, storm-seconds 0.5..120, concurrency 1..4096, bytes <= 64 GiB")
