@@ -224,12 +224,12 @@ struct DnsZone {
 
 struct Dns {
   Mark mark;
-  std::vector<Address> listen = {};
+  std::vector<Address> listen = {};  // required, at least one; IP addresses only
   std::vector<Address> upstreams;  // empty = /etc/resolv.conf nameservers
   DnsCache cache;
   std::vector<DnsZone> zones;
   std::vector<std::string> records;  // RFC 1035 presentation-format RRs
-  std::vector<Cidr> allow = {};      // empty after load means the default loopback nets
+  std::vector<Cidr> allow = {};      // never empty after load: absent = 127.0.0.0/8, ::1/128
   Duration upstream_timeout = std::chrono::milliseconds(1500);
   Duration tcp_idle = std::chrono::seconds(10);
 };
@@ -266,6 +266,7 @@ struct Config {
   uint32_t workers = 0;             // 0 = one per online core ("auto")
   EventLoop event_loop = EventLoop::kAuto;
   std::optional<std::string> user;
+  Mark user_mark;                   // where `user` was set, for error messages
   Duration drain_timeout = std::chrono::seconds(30);
   Log log;
   Admin admin;

@@ -37,4 +37,23 @@ LoadResult load_config_file(const std::string& path, const EnvLookup& env = proc
 LoadResult load_config_string(std::string_view yaml, const std::string& file_name,
                               const EnvLookup& env = process_env());
 
+// Knobs for tests and tools; the defaults are what the binary uses.
+struct LoadOptions {
+  // Run check_supported() (refuse features this build does not implement).
+  // Tests of the schema itself turn it off to load every key.
+  bool check_supported = true;
+};
+LoadResult load_config_file(const std::string& path, const EnvLookup& env,
+                            const LoadOptions& opts);
+LoadResult load_config_string(std::string_view yaml, const std::string& file_name,
+                              const EnvLookup& env, const LoadOptions& opts);
+
+// Appends "<feature> is not supported by this build yet" for each configured
+// feature this build does not implement, located at the owning listener,
+// cluster or section. Called at the end of loading; one list in loader.cpp.
+void check_supported(const Config& config, std::vector<ConfigError>& errors);
+
+// "round_robin", "least_request", ...: the config spelling of a policy.
+std::string lb_name(LbPolicy policy);
+
 }  // namespace portico::conf

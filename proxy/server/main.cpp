@@ -1,2 +1,70 @@
+// portico: command line entry point.
 #include <cstdio>
-int main() { std::puts("portico: skeleton"); return 0; }
+#include <cstring>
+#include <string>
+
+#include "conf/loader.hpp"
+#include "proxy/base/log.hpp"
+#include "proxy/server/server.hpp"
+
+#ifndef PORTICO_VERSION
+#define PORTICO_VERSION "unknown"
+#endif
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "usage: portico [-t] -c FILE\n"
+               "  -c, --config FILE   configuration file (YAML)\n"
+               "  -t, --test          check the configuration and exit (0 = valid)\n"
+               "  -v, --version       print the version and exit\n"
+               "  -h, --help          print this help and exit\n"
+               "environment: PORTICO_EVENT_LOOP=auto|io_uring|epoll overrides event_loop\n"
+               "signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and exit\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config;
+  bool test = false;
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    if (!std::strcmp(a, "-c") || !std::strcmp(a, "--config")) {
+      if (++i >= argc) {
+        std::fprintf(stderr, "portico: %s needs a file\n", a);
+        return 2;
+      }
+      config = argv[i];
+    } else if (!std::strcmp(a, "-t") || !std::strcmp(a, "--test")) {
+      test = true;
+    } else if (!std::strcmp(a, "-v") || !std::strcmp(a, "--version")) {
+      std::printf("portico %s\n", PORTICO_VERSION);
+      return 0;
+    } else if (!std::strcmp(a, "-h") || !std::strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "portico: unknown argument '%s'\n", a);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (config.empty()) {
+    usage(stderr);
+    return 2;
+  }
+  portico::conf::LoadResult r = portico::conf::load_config_file(config);
+  if (!r.ok()) {
+    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    std::fprintf(stderr, "portico: configuration file %s test failed\n", config.c_str());
+    return 1;
+  }
+  if (test) {
+    std::printf("portico: configuration file %s test is successful\n", config.c_str());
+    return 0;
+  }
+  portico::server::Server server(config);
+  return server.run(r.config);
+}

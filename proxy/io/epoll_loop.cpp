@@ -1,0 +1,297 @@
+#include "proxy/io/epoll_loop.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/base/log.hpp"
+
+namespace portico::io {
+
+namespace {
+constexpr int kMaxEvents = 256;
+}  // namespace
+
+std::unique_ptr<EpollLoop> EpollLoop::create(const LoopOptions& o, std::string& why) {
+  int epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    why = std::string("epoll_create1: ") + std::strerror(errno);
+    return nullptr;
+  }
+  return std::unique_ptr<EpollLoop>(new EpollLoop(o, epfd));
+}
+
+EpollLoop::EpollLoop(const LoopOptions& o, int epfd) : Loop(o), epfd_(epfd) {
+  fds_.resize(1024);
+  pool_->set_listener(this);
+}
+
+EpollLoop::~EpollLoop() {
+  pool_->set_listener(nullptr);
+  ::close(epfd_);
+}
+
+EpollLoop::FdState& EpollLoop::state(int fd) {
+  if (static_cast<size_t>(fd) >= fds_.size()) fds_.resize(std::max<size_t>(fd + 1, fds_.size() * 2));
+  return fds_[fd];
+}
+
+void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader) {
+  op.kind_ = kind;
+  op.fd_ = fd;
+  op.armed_ = true;
+  op.more_ = false;
+  op.cancel_requested_ = false;
+  op.has_preset_ = false;
+  op.buf_ = nullptr;
+  FdState& st = state(fd);
+  if (!st.registered) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      // Not pollable (or bad fd): complete with the error.
+      op.preset_res_ = -errno;
+      op.has_preset_ = true;
+      enqueue(op);
+      return;
+    }
+    st.registered = true;
+    st.readable = false;
+    st.writable = true;  // optimistic: a fresh socket can usually be written
+  }
+  Op*& slot = reader ? st.reader : st.writer;
+  if (slot != nullptr && slot != &op) {
+    LOG_ERROR("epoll: two %s operations on fd %d", reader ? "reading" : "writing", fd);
+    op.preset_res_ = -EBUSY;
+    op.has_preset_ = true;
+    enqueue(op);
+    return;
+  }
+  slot = &op;
+  if (reader ? st.readable : st.writable) enqueue(op);
+}
+
+void EpollLoop::enqueue(Op& op) {
+  if (op.queued_) return;
+  op.queued_ = true;
+  op.next_ = nullptr;
+  if (ready_tail_) ready_tail_->next_ = &op; else ready_head_ = &op;
+  ready_tail_ = &op;
+}
+
+void EpollLoop::accept(Op& op, int listen_fd) { arm(op, OpKind::kAccept, listen_fd, true); }
+
+void EpollLoop::connect(Op& op, int fd, const sockaddr* addr, socklen_t len) {
+  op.addr_ = addr;
+  op.addrlen_ = len;
+  FdState& st = state(fd);
+  int r = ::connect(fd, addr, len);
+  int err = r == 0 ? 0 : errno;
+  arm(op, OpKind::kConnect, fd, false);
+  if (op.has_preset_) return;
+  if (err == EINPROGRESS) {
+    st.writable = false;  // wait for EPOLLOUT
+    return;
+  }
+  op.preset_res_ = -err;
+  op.has_preset_ = true;
+  enqueue(op);
+}
+
+void EpollLoop::recv(Op& op, int fd, int flags) {
+  op.recv_flags_ = flags;
+  arm(op, OpKind::kRecv, fd, true);
+}
+
+void EpollLoop::send(Op& op, int fd, const void* data, size_t len) {
+  op.ptr_ = const_cast<void*>(data);
+  op.len_ = len;
+  arm(op, OpKind::kSend, fd, false);
+}
+
+void EpollLoop::recvmsg(Op& op, int fd, msghdr* msg) {
+  op.ptr_ = msg;
+  arm(op, OpKind::kRecvMsg, fd, true);
+}
+
+void EpollLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
+  op.ptr_ = const_cast<msghdr*>(msg);
+  arm(op, OpKind::kSendMsg, fd, false);
+}
+
+void EpollLoop::read(Op& op, int fd, void* data, size_t len) {
+  op.ptr_ = data;
+  op.len_ = len;
+  arm(op, OpKind::kRead, fd, true);
+}
+
+void EpollLoop::cancel(Op& op) {
+  if (!op.armed_ || op.cancel_requested_) return;
+  op.cancel_requested_ = true;
+  auto it = std::find(starved_.begin(), starved_.end(), &op);
+  if (it != starved_.end()) starved_.erase(it);
+  enqueue(op);  // process() delivers -ECANCELED
+}
+
+void EpollLoop::close(int fd) {
+  if (fd < 0) return;
+  if (static_cast<size_t>(fd) < fds_.size()) {
+    FdState& st = fds_[fd];
+    if (st.reader || st.writer) LOG_ERROR("epoll: closing fd %d with an armed operation", fd);
+    st = FdState{};
+  }
+  ::close(fd);
+}
+
+void EpollLoop::complete(Op& op, int res, bool more) {
+  op.more_ = more;
+  if (!more) {
+    op.armed_ = false;
+    if (op.fd_ >= 0 && static_cast<size_t>(op.fd_) < fds_.size()) {
+      FdState& st = fds_[op.fd_];
+      if (st.reader == &op) st.reader = nullptr;
+      if (st.writer == &op) st.writer = nullptr;
+    }
+  }
+  op.handler_->on_complete(op, res);
+}
+
+void EpollLoop::on_buffer_released(Buffer*) {
+  if (starved_.empty()) return;
+  for (Op* op : starved_) enqueue(*op);
+  starved_.clear();
+}
+
+void EpollLoop::process(Op& op) {
+  if (!op.armed_) return;
+  if (op.cancel_requested_) {
+    complete(op, -ECANCELED, false);
+    return;
+  }
+  if (op.has_preset_) {
+    op.has_preset_ = false;
+    complete(op, op.preset_res_, false);
+    return;
+  }
+  FdState& st = fds_[op.fd_];
+  switch (op.kind_) {
+    case OpKind::kAccept: {
+      int fd = ::accept4(op.fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        complete(op, fd, true);
+        if (op.armed_) enqueue(op);  // keep accepting until EAGAIN
+        return;
+      }
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) { st.readable = false; return; }
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) { enqueue(op); return; }
+      complete(op, -e, false);  // EMFILE and friends end the multishot, like io_uring
+      return;
+    }
+    case OpKind::kConnect: {
+      int err = 0;
+      socklen_t l = sizeof err;
+      if (::getsockopt(op.fd_, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
+      complete(op, -err, false);
+      return;
+    }
+    case OpKind::kRecv: {
+      Buffer* b = pool_->acquire();
+      if (!b) {  // back-pressure: wait for a buffer to come back
+        starved_.push_back(&op);
+        return;
+      }
+      ssize_t n = ::recv(op.fd_, b->data, pool_->size(), op.recv_flags_ | MSG_DONTWAIT);
+      if (n > 0) {
+        b->len = static_cast<uint32_t>(std::min<size_t>(n, pool_->size()));
+        op.buf_ = b;
+        // A short read of a stream drained the socket: wait for the next edge
+        // (new data always raises one). Not so once the peer closed: the FIN
+        // may have come with the data, and no further edge would follow.
+        bool drained = !(op.recv_flags_ & MSG_TRUNC) && !st.hup && static_cast<size_t>(n) < pool_->size();
+        if (drained) st.readable = false;
+        complete(op, static_cast<int>(n), true);
+        if (op.armed_ && !drained) enqueue(op);
+        return;
+      }
+      int e = n == 0 ? 0 : errno;
+      pool_->release(b);
+      if (e == EAGAIN || e == EWOULDBLOCK) { st.readable = false; return; }
+      if (e == EINTR) { enqueue(op); return; }
+      complete(op, -e, false);
+      return;
+    }
+    case OpKind::kSend: {
+      ssize_t n = ::send(op.fd_, op.ptr_, op.len_, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; return; }
+      if (n < 0 && errno == EINTR) { enqueue(op); return; }
+      complete(op, n < 0 ? -errno : static_cast<int>(n), false);
+      return;
+    }
+    case OpKind::kRecvMsg:
+    case OpKind::kRead: {
+      ssize_t n = op.kind_ == OpKind::kRead
+                      ? ::read(op.fd_, op.ptr_, op.len_)
+                      : ::recvmsg(op.fd_, static_cast<msghdr*>(op.ptr_), MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.readable = false; return; }
+      if (n < 0 && errno == EINTR) { enqueue(op); return; }
+      complete(op, n < 0 ? -errno : static_cast<int>(n), false);
+      return;
+    }
+    case OpKind::kSendMsg: {
+      ssize_t n = ::sendmsg(op.fd_, static_cast<msghdr*>(op.ptr_), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; return; }
+      if (n < 0 && errno == EINTR) { enqueue(op); return; }
+      complete(op, n < 0 ? -errno : static_cast<int>(n), false);
+      return;
+    }
+    case OpKind::kNone:
+      return;
+  }
+}
+
+void EpollLoop::run_once(TimeNs max_wait_ns) {
+  update_now();
+  int timeout_ms = 0;
+  if (!ready_head_) {
+    TimeNs w = wait_budget(max_wait_ns);
+    timeout_ms = w < 0 ? -1 : static_cast<int>((w + kNsPerMs - 1) / kNsPerMs);
+  }
+  epoll_event events[kMaxEvents];
+  int n = ::epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+  if (n < 0 && errno != EINTR) LOG_ERROR("epoll_wait: %s", std::strerror(errno));
+  update_now();
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (static_cast<size_t>(fd) >= fds_.size()) continue;
+    FdState& st = fds_[fd];
+    uint32_t ev = events[i].events;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      st.readable = true;
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st.hup = true;
+      if (st.reader) enqueue(*st.reader);
+    }
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+      st.writable = true;
+      if (st.writer) enqueue(*st.writer);
+    }
+  }
+  // One pass over what is ready now; operations re-queued while processing
+  // (multishot accept/recv that may have more) wait for the next turn.
+  Op* head = ready_head_;
+  ready_head_ = ready_tail_ = nullptr;
+  while (head) {
+    Op* op = head;
+    head = op->next_;
+    op->queued_ = false;
+    op->next_ = nullptr;
+    process(*op);
+  }
+  timers_.run(now_);
+}
+
+}  // namespace portico::io

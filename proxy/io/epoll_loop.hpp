@@ -1,0 +1,56 @@
+#pragma once
+// The epoll backend: emulates the completion interface with edge-triggered
+// readiness. Each fd is registered once (EPOLLIN|EPOLLOUT|EPOLLRDHUP, edge
+// triggered); an armed operation runs its syscall when the fd is ready and
+// completes like io_uring would. At most one reading and one writing
+// operation per fd at a time. One instance per worker thread.
+
+#include <vector>
+
+#include "proxy/io/loop.hpp"
+
+namespace portico::io {
+
+class EpollLoop final : public Loop, private BufferPool::Listener {
+ public:
+  static std::unique_ptr<EpollLoop> create(const LoopOptions& o, std::string& why);
+  ~EpollLoop() override;
+
+  Backend backend() const override { return Backend::kEpoll; }
+  void accept(Op& op, int listen_fd) override;
+  void connect(Op& op, int fd, const sockaddr* addr, socklen_t len) override;
+  void recv(Op& op, int fd, int flags) override;
+  void send(Op& op, int fd, const void* data, size_t len) override;
+  void recvmsg(Op& op, int fd, msghdr* msg) override;
+  void sendmsg(Op& op, int fd, const msghdr* msg) override;
+  void read(Op& op, int fd, void* data, size_t len) override;
+  void cancel(Op& op) override;
+  void close(int fd) override;
+  void run_once(TimeNs max_wait_ns) override;
+
+ private:
+  struct FdState {
+    Op* reader = nullptr;
+    Op* writer = nullptr;
+    bool registered = false;
+    bool readable = false;
+    bool writable = false;
+    bool hup = false;  // peer closed (RDHUP/HUP/ERR seen): read until EOF
+  };
+
+  EpollLoop(const LoopOptions& o, int epfd);
+  FdState& state(int fd);
+  void arm(Op& op, OpKind kind, int fd, bool reader);
+  void enqueue(Op& op);
+  void process(Op& op);
+  void complete(Op& op, int res, bool more);
+  void on_buffer_released(Buffer* b) override;
+
+  int epfd_;
+  std::vector<FdState> fds_;
+  Op* ready_head_ = nullptr;
+  Op* ready_tail_ = nullptr;
+  std::vector<Op*> starved_;  // recv ops waiting for a pool buffer (one per connection at most)
+};
+
+}  // namespace portico::io

@@ -1,0 +1,23 @@
+#pragma once
+// Small socket helpers shared by listeners and relays. Plain syscalls; all
+// sockets are non-blocking and close-on-exec.
+
+#include <sys/socket.h>
+
+#include <string>
+
+namespace portico::io {
+
+// A bound socket for a listener: SO_REUSEADDR, and SO_REUSEPORT so that each
+// worker owns its own socket on the same address; listen() for streams.
+// Returns -1 with `err` set on failure.
+int open_listener(const sockaddr* addr, socklen_t len, int type, int backlog, std::string& err);
+
+// An unconnected socket for an upstream of the given family and type.
+int open_socket(int family, int type, std::string& err);
+
+void set_nodelay(int fd);
+// Make the next close() send a RST instead of a FIN (SO_LINGER 0).
+void set_reset_on_close(int fd);
+
+}  // namespace portico::io

@@ -1,0 +1,80 @@
+#pragma once
+// What every proxied session on a worker shares: the worker's environment
+// (loop, live-session list for drain), the config generation it started on,
+// and per-listener state shared across workers (atomics only).
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "proxy/io/loop.hpp"
+
+namespace portico::l4 {
+
+// A config snapshot as one worker sees it. Sessions pin the generation they
+// started on (a worker-local count: no shared atomic per connection); the
+// worker frees old generations once nothing pins them.
+struct Generation {
+  std::shared_ptr<const conf::Config> config;
+  uint32_t refs = 0;
+  std::vector<uint32_t> rr_cursor;  // per cluster index: round-robin position on this worker
+
+  explicit Generation(std::shared_ptr<const conf::Config> c)
+      : config(std::move(c)), rr_cursor(config->clusters.size(), 0) {}
+  // Round robin over the cluster's endpoints, per worker.
+  const conf::Endpoint* pick(const conf::Cluster& cluster);
+};
+
+// Shared by every worker for one listener (same name and address across
+// reloads). Touched once per connection, never per byte.
+struct ListenerShared {
+  std::atomic<uint32_t> active{0};
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Ends the session now (drain deadline passed, listener removed).
+  virtual void abort() = 0;
+
+ private:
+  friend struct WorkerEnv;
+  Session* prev_ = nullptr;
+  Session* next_ = nullptr;
+};
+
+// Per-worker services and bookkeeping for sessions. Lives as long as the worker.
+struct WorkerEnv {
+  io::Loop* loop = nullptr;
+  uint32_t worker_id = 0;
+  size_t sessions = 0;
+
+  void add(Session* s) {
+    s->next_ = head_;
+    s->prev_ = nullptr;
+    if (head_) head_->prev_ = s;
+    head_ = s;
+    ++sessions;
+  }
+  void remove(Session* s) {
+    if (s->prev_) s->prev_->next_ = s->next_; else head_ = s->next_;
+    if (s->next_) s->next_->prev_ = s->prev_;
+    s->prev_ = s->next_ = nullptr;
+    --sessions;
+  }
+  void abort_all() {
+    // abort() may unlink (and free) the session: walk with a saved next.
+    for (Session* s = head_; s;) {
+      Session* n = s->next_;
+      s->abort();
+      s = n;
+    }
+  }
+
+ private:
+  Session* head_ = nullptr;
+};
+
+}  // namespace portico::l4

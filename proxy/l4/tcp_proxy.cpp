@@ -1,0 +1,290 @@
+#include "proxy/l4/tcp_proxy.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/base/log.hpp"
+#include "proxy/io/socket.hpp"
+
+namespace portico::l4 {
+
+namespace {
+
+enum Tag : uint8_t { kConnect, kDownRecv, kDownSend, kUpRecv, kUpSend };
+
+class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler {
+ public:
+  TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, const conf::Endpoint* ep);
+  void start();
+  void abort() override {
+    close(false);
+    maybe_destroy();  // now, if no operation was armed
+  }
+
+ private:
+  // One direction of the relay: bytes read from `from` queued for `to`.
+  struct Direction {
+    int from = -1;
+    int to = -1;
+    io::Op recv;
+    io::Op send;
+    io::BufferQueue queue;
+    bool eof = false;       // `from` sent FIN
+    bool shut = false;      // we sent FIN to `to`
+    bool paused = false;    // recv cancelled for back-pressure
+    uint64_t bytes = 0;
+  };
+
+  void on_complete(io::Op& op, int res) override;
+  void on_timer(io::Timer& t) override;
+  void on_connected(int res);
+  void on_recv(Direction& d, io::Op& op, int res);
+  void on_send(Direction& d, int res);
+  void arm_recv(Direction& d) { env_->loop->recv(d.recv, d.from); }
+  void send_front(Direction& d);
+  void maybe_resume(Direction& d);
+  void close(bool reset_peers);
+  void maybe_destroy();
+  bool any_armed() const {
+    return connect_.armed() || down_.recv.armed() || down_.send.armed() || up_.recv.armed() ||
+           up_.send.armed();
+  }
+
+  WorkerEnv* env_;
+  Generation* gen_;
+  const conf::Listener* listener_;
+  ListenerShared* shared_;
+  const conf::Endpoint* endpoint_;
+  int client_fd_;
+  int upstream_fd_;
+  io::Op connect_;
+  Direction down_;  // client -> upstream
+  Direction up_;    // upstream -> client
+  io::Timer timer_;
+  TimeNs last_activity_ = 0;
+  TimeNs idle_ns_;
+  size_t high_water_;
+  bool connected_ = false;
+  bool closing_ = false;
+  bool reset_ = false;
+};
+
+TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd,
+                       const conf::Endpoint* ep)
+    : env_(p.env),
+      gen_(p.gen),
+      listener_(p.listener),
+      shared_(p.shared),
+      endpoint_(ep),
+      client_fd_(client_fd),
+      upstream_fd_(upstream_fd),
+      connect_(this, kConnect),
+      timer_(this, 0),
+      idle_ns_(p.listener->timeouts.idle.count()),
+      high_water_(std::max<size_t>(p.listener->limits.buffer, 1)) {
+  down_.from = client_fd;
+  down_.to = upstream_fd;
+  down_.recv.bind(this, kDownRecv);
+  down_.send.bind(this, kDownSend);
+  up_.from = upstream_fd;
+  up_.to = client_fd;
+  up_.recv.bind(this, kUpRecv);
+  up_.send.bind(this, kUpSend);
+  ++gen_->refs;
+  env_->add(this);
+}
+
+void TcpSession::start() {
+  const conf::Address& a = endpoint_->address;
+  TimeNs connect_ns = std::min(listener_->timeouts.connect.count(),
+                               static_cast<int64_t>(conf::Duration::max().count()));
+  if (const conf::Cluster* c = gen_->config->find_cluster(*listener_->cluster))
+    connect_ns = std::min<TimeNs>(connect_ns, c->connect_timeout.count());
+  env_->loop->connect(connect_, upstream_fd_, a.sa(), a.len);
+  env_->loop->timers().arm(timer_, env_->loop->now() + connect_ns);
+}
+
+void TcpSession::on_complete(io::Op& op, int res) {
+  switch (op.tag()) {
+    case kConnect: on_connected(res); break;
+    case kDownRecv: on_recv(down_, op, res); break;
+    case kUpRecv: on_recv(up_, op, res); break;
+    case kDownSend: on_send(down_, res); break;
+    case kUpSend: on_send(up_, res); break;
+  }
+  if (closing_) maybe_destroy();
+}
+
+void TcpSession::on_connected(int res) {
+  if (closing_) return;
+  if (res < 0) {
+    LOG_DEBUG("tcp %s: upstream %s: connect: %s", listener_->name.c_str(),
+              endpoint_->address.str().c_str(), std::strerror(-res));
+    // Refused or reset upstream: the client sees a reset too, at once.
+    close(res == -ECONNREFUSED || res == -ECONNRESET);
+    return;
+  }
+  connected_ = true;
+  if (endpoint_->address.family() != AF_UNIX) io::set_nodelay(upstream_fd_);
+  last_activity_ = env_->loop->now();
+  env_->loop->timers().arm(timer_, last_activity_ + idle_ns_);
+  arm_recv(down_);
+  arm_recv(up_);
+}
+
+void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
+  if (res > 0) {
+    io::Buffer* b = op.take_buffer();
+    if (closing_ || d.shut) {  // nowhere to send it any more
+      env_->loop->pool().release(b);
+      return;
+    }
+    last_activity_ = env_->loop->now();
+    d.bytes += static_cast<uint64_t>(res);
+    d.queue.push(b);
+    if (!d.send.armed()) send_front(d);
+    if (d.queue.bytes() >= high_water_ && !d.paused && d.recv.armed()) {
+      d.paused = true;
+      env_->loop->cancel(d.recv);
+    }
+    return;
+  }
+  if (closing_) return;
+  if (res == 0) {  // FIN from d.from
+    d.eof = true;
+    if (d.queue.empty() && !d.send.armed()) {
+      ::shutdown(d.to, SHUT_WR);
+      d.shut = true;
+    }
+  } else if (res == -ECANCELED) {
+    maybe_resume(d);
+    return;
+  } else {
+    LOG_DEBUG("tcp %s: recv from %s: %s", listener_->name.c_str(),
+              d.from == client_fd_ ? "client" : "upstream", std::strerror(-res));
+    close(true);  // a reset on one side resets the other
+    return;
+  }
+  if (down_.shut && up_.shut) close(false);
+}
+
+void TcpSession::send_front(Direction& d) {
+  io::Buffer* b = d.queue.front();
+  env_->loop->send(d.send, d.to, b->readable(), b->remaining());
+}
+
+void TcpSession::on_send(Direction& d, int res) {
+  if (closing_) return;
+  if (res < 0) {
+    LOG_DEBUG("tcp %s: send to %s: %s", listener_->name.c_str(),
+              d.to == client_fd_ ? "client" : "upstream", std::strerror(-res));
+    close(true);
+    return;
+  }
+  last_activity_ = env_->loop->now();
+  io::Buffer* b = d.queue.front();
+  b->off += static_cast<uint32_t>(res);
+  d.queue.consumed(static_cast<uint32_t>(res));
+  if (b->remaining() == 0) env_->loop->pool().release(d.queue.pop());
+  if (!d.queue.empty()) {
+    send_front(d);
+  } else if (d.eof && !d.shut) {
+    ::shutdown(d.to, SHUT_WR);
+    d.shut = true;
+    if (down_.shut && up_.shut) {
+      close(false);
+      return;
+    }
+  }
+  maybe_resume(d);
+}
+
+void TcpSession::maybe_resume(Direction& d) {
+  if (!d.paused || d.recv.armed() || d.eof || closing_) return;
+  if (d.queue.bytes() > high_water_ / 2) return;
+  d.paused = false;
+  arm_recv(d);
+}
+
+void TcpSession::on_timer(io::Timer&) {
+  if (closing_) return;
+  TimeNs now = env_->loop->now();
+  if (!connected_) {
+    LOG_DEBUG("tcp %s: upstream %s: connect timeout", listener_->name.c_str(),
+              endpoint_->address.str().c_str());
+    close(false);
+    maybe_destroy();
+    return;
+  }
+  TimeNs deadline = last_activity_ + idle_ns_;
+  if (now < deadline) {
+    env_->loop->timers().arm(timer_, deadline);
+    return;
+  }
+  LOG_DEBUG("tcp %s: idle timeout", listener_->name.c_str());
+  close(false);
+  maybe_destroy();
+}
+
+void TcpSession::close(bool reset_peers) {
+  if (closing_) return;
+  closing_ = true;
+  reset_ = reset_peers;
+  env_->loop->timers().cancel(timer_);
+  env_->loop->cancel(connect_);
+  env_->loop->cancel(down_.recv);
+  env_->loop->cancel(up_.recv);
+  env_->loop->cancel(down_.send);
+  env_->loop->cancel(up_.send);
+  // abort() is called from outside a completion: finish here if nothing is armed.
+}
+
+void TcpSession::maybe_destroy() {
+  if (any_armed()) return;
+  // Every operation has completed: nothing refers to the fds or buffers.
+  if (reset_) {
+    io::set_reset_on_close(client_fd_);
+    io::set_reset_on_close(upstream_fd_);
+  }
+  env_->loop->close(client_fd_);
+  env_->loop->close(upstream_fd_);
+  for (Direction* d : {&down_, &up_})
+    while (!d->queue.empty()) env_->loop->pool().release(d->queue.pop());
+  LOG_DEBUG("tcp %s: closed, %llu bytes up, %llu bytes down", listener_->name.c_str(),
+            static_cast<unsigned long long>(down_.bytes), static_cast<unsigned long long>(up_.bytes));
+  shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  --gen_->refs;
+  env_->remove(this);
+  delete this;
+}
+
+}  // namespace
+
+void start_tcp_session(const TcpSessionParams& p, int client_fd) {
+  const uint32_t limit = p.listener->limits.max_connections;
+  if (p.shared->active.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    p.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    LOG_DEBUG("tcp %s: connection limit %u reached, closing new connection", p.listener->name.c_str(),
+              limit);
+    p.env->loop->close(client_fd);
+    return;
+  }
+  const conf::Endpoint* ep = p.gen->pick(*p.cluster);
+  std::string err;
+  int ufd = ep ? io::open_socket(ep->address.family(), SOCK_STREAM, err) : -1;
+  if (ufd < 0) {
+    LOG_WARN("tcp %s: no upstream socket: %s", p.listener->name.c_str(),
+             ep ? err.c_str() : "cluster has no endpoint");
+    p.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    p.env->loop->close(client_fd);
+    return;
+  }
+  if (p.listener->bind.family() != AF_UNIX) io::set_nodelay(client_fd);
+  auto* s = new TcpSession(p, client_fd, ufd, ep);
+  s->start();
+}
+
+}  // namespace portico::l4

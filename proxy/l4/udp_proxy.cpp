@@ -1,0 +1,216 @@
+#include "proxy/l4/udp_proxy.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/base/log.hpp"
+#include "proxy/io/socket.hpp"
+
+namespace portico::l4 {
+
+namespace {
+constexpr size_t kMaxDatagram = 65536;
+}  // namespace
+
+bool PeerKey::operator==(const PeerKey& o) const {
+  return len == o.len && std::memcmp(&addr, &o.addr, len) == 0;
+}
+
+size_t PeerKeyHash::operator()(const PeerKey& k) const {
+  // FNV-1a over the address bytes.
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(&k.addr);
+  for (socklen_t i = 0; i < k.len; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return static_cast<size_t>(h);
+}
+
+// One client address: a connected upstream socket and an idle deadline.
+class UdpSession final : public Session, private io::OpHandler, private io::TimerHandler {
+ public:
+  UdpSession(UdpListener* owner, Generation* gen, const PeerKey& key, int upstream_fd, TimeNs idle_ns)
+      : owner_(owner),
+        gen_(gen),
+        key_(key),
+        fd_(upstream_fd),
+        recv_(this, 0),
+        timer_(this, 0),
+        idle_ns_(idle_ns) {
+    ++gen_->refs;
+    owner_->env_->add(this);
+  }
+
+  void start() {
+    owner_->env_->loop->recv(recv_, fd_, MSG_TRUNC);
+    touch();
+    owner_->env_->loop->timers().arm(timer_, last_ + idle_ns_);
+  }
+
+  void forward(const void* data, size_t len) {
+    touch();
+    if (::send(fd_, data, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+      LOG_DEBUG("udp %s: send upstream: %s", owner_->listener_->name.c_str(), std::strerror(errno));
+  }
+
+  void abort() override {
+    end();
+    maybe_destroy();
+  }
+  const PeerKey& key() const { return key_; }
+
+ private:
+  void touch() { last_ = owner_->env_->loop->now(); }
+
+  void on_complete(io::Op& op, int res) override {
+    if (res > 0) {
+      io::Buffer* b = op.take_buffer();
+      if (!closing_ && static_cast<size_t>(res) <= owner_->env_->loop->pool().size()) {
+        touch();
+        if (::sendto(owner_->fd_, b->data, static_cast<size_t>(res), MSG_DONTWAIT | MSG_NOSIGNAL,
+                     reinterpret_cast<const sockaddr*>(&key_.addr), key_.len) < 0)
+          LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
+      } else if (!closing_) {
+        LOG_DEBUG("udp %s: dropped a %d-byte datagram (buffer_size is %u)",
+                  owner_->listener_->name.c_str(), res, owner_->env_->loop->pool().size());
+      }
+      owner_->env_->loop->pool().release(b);
+      return;
+    }
+    // Final completion: ICMP errors (ECONNREFUSED) end nothing for UDP; re-arm.
+    if (!closing_ && res != 0 && res != -ECANCELED) {
+      owner_->env_->loop->recv(recv_, fd_, MSG_TRUNC);
+      return;
+    }
+    if (!closing_) end();
+    maybe_destroy();
+  }
+
+  void on_timer(io::Timer&) override {
+    TimeNs deadline = last_ + idle_ns_;
+    if (owner_->env_->loop->now() < deadline) {
+      owner_->env_->loop->timers().arm(timer_, deadline);
+      return;
+    }
+    LOG_DEBUG("udp %s: session expired", owner_->listener_->name.c_str());
+    end();
+    maybe_destroy();
+  }
+
+  void end() {
+    if (closing_) return;
+    closing_ = true;
+    owner_->env_->loop->timers().cancel(timer_);
+    owner_->env_->loop->cancel(recv_);
+    owner_->sessions_.erase(key_);  // new datagrams from this client start a new session
+  }
+
+  void maybe_destroy() {
+    if (recv_.armed()) return;
+    owner_->env_->loop->close(fd_);
+    --gen_->refs;
+    owner_->env_->remove(this);
+    owner_->session_gone(this);
+    delete this;
+  }
+
+  UdpListener* owner_;
+  Generation* gen_;
+  PeerKey key_;
+  int fd_;
+  io::Op recv_;
+  io::Timer timer_;
+  TimeNs last_ = 0;
+  TimeNs idle_ns_;
+  bool closing_ = false;
+};
+
+UdpListener::UdpListener(WorkerEnv* env, int fd, ListenerShared* shared)
+    : env_(env), fd_(fd), shared_(shared), recv_(this, 0), buf_(kMaxDatagram, '\0') {}
+
+UdpListener::~UdpListener() {
+  if (fd_ >= 0) env_->loop->close(fd_);
+}
+
+void UdpListener::configure(Generation* gen, const conf::Listener* listener, const conf::Cluster* cluster) {
+  gen_ = gen;
+  listener_ = listener;
+  cluster_ = cluster;
+}
+
+void UdpListener::start() { arm(); }
+
+void UdpListener::arm() {
+  iov_ = {buf_.data(), buf_.size()};
+  msg_ = {};
+  msg_.msg_name = &peer_;
+  msg_.msg_namelen = sizeof peer_;
+  msg_.msg_iov = &iov_;
+  msg_.msg_iovlen = 1;
+  env_->loop->recvmsg(recv_, fd_, &msg_);
+}
+
+void UdpListener::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  env_->loop->cancel(recv_);
+  // Sessions unlink themselves from sessions_ as they end.
+  while (!sessions_.empty()) sessions_.begin()->second->abort();
+}
+
+void UdpListener::session_gone(UdpSession*) {
+  --live_;
+  shared_->active.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void UdpListener::on_complete(io::Op&, int res) {
+  if (stopping_) return;
+  if (res >= 0) {
+    if (msg_.msg_flags & MSG_TRUNC) {
+      LOG_DEBUG("udp %s: dropped an oversized datagram", listener_->name.c_str());
+    } else {
+      on_datagram(static_cast<size_t>(res));
+    }
+  } else if (res != -ECANCELED) {
+    LOG_DEBUG("udp %s: recvmsg: %s", listener_->name.c_str(), std::strerror(-res));
+  }
+  arm();
+}
+
+void UdpListener::on_datagram(size_t len) {
+  PeerKey key;
+  std::memcpy(&key.addr, &peer_, msg_.msg_namelen);
+  key.len = msg_.msg_namelen;
+  auto it = sessions_.find(key);
+  if (it != sessions_.end()) {
+    it->second->forward(buf_.data(), len);
+    return;
+  }
+  if (shared_->active.fetch_add(1, std::memory_order_relaxed) >= listener_->limits.udp_sessions) {
+    shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    LOG_DEBUG("udp %s: session limit %u reached, datagram dropped", listener_->name.c_str(),
+              listener_->limits.udp_sessions);
+    return;
+  }
+  const conf::Endpoint* ep = gen_->pick(*cluster_);
+  std::string err;
+  int fd = ep ? io::open_socket(ep->address.family(), SOCK_DGRAM, err) : -1;
+  if (fd >= 0 && ::connect(fd, ep->address.sa(), ep->address.len) < 0) {
+    err = std::string("connect: ") + std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {
+    shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    LOG_WARN("udp %s: no upstream socket: %s", listener_->name.c_str(),
+             ep ? err.c_str() : "cluster has no endpoint");
+    return;
+  }
+  auto* s = new UdpSession(this, gen_, key, fd, listener_->timeouts.idle.count());
+  ++live_;
+  sessions_.emplace(s->key(), s);
+  s->start();
+  s->forward(buf_.data(), len);
+}
+
+}  // namespace portico::l4

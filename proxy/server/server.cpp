@@ -1,0 +1,246 @@
+#include "proxy/server/server.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "conf/loader.hpp"
+#include "proxy/base/log.hpp"
+#include "proxy/io/socket.hpp"
+
+namespace portico::server {
+
+namespace {
+
+std::string key_of(const conf::Listener& l) {
+  return l.name + "|" + l.bind.str() + "|" + (l.protocol == conf::Protocol::kUdp ? "dgram" : "stream");
+}
+
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+      if (CPU_ISSET(i, &set)) cpus.push_back(i);
+  if (cpus.empty()) cpus.push_back(-1);
+  return cpus;
+}
+
+log::Level to_log_level(conf::LogLevel l) {
+  switch (l) {
+    case conf::LogLevel::kError: return log::Level::kError;
+    case conf::LogLevel::kWarn: return log::Level::kWarn;
+    case conf::LogLevel::kInfo: return log::Level::kInfo;
+    case conf::LogLevel::kDebug: return log::Level::kDebug;
+  }
+  return log::Level::kInfo;
+}
+
+}  // namespace
+
+bool choose_backend(conf::EventLoop configured, io::Backend& out, bool& allow_fallback, std::string& err) {
+  const char* source = "config";
+  if (const char* env = std::getenv("PORTICO_EVENT_LOOP"); env && *env) {
+    source = "PORTICO_EVENT_LOOP";
+    if (!std::strcmp(env, "io_uring")) configured = conf::EventLoop::kIoUring;
+    else if (!std::strcmp(env, "epoll")) configured = conf::EventLoop::kEpoll;
+    else if (!std::strcmp(env, "auto")) configured = conf::EventLoop::kAuto;
+    else {
+      err = std::string("PORTICO_EVENT_LOOP: expected auto, io_uring or epoll, got '") + env + "'";
+      return false;
+    }
+  }
+  allow_fallback = configured == conf::EventLoop::kAuto;
+  if (configured == conf::EventLoop::kEpoll) {
+    out = io::Backend::kEpoll;
+    LOG_INFO("event_loop=epoll reason=\"chosen by %s\"", source);
+    return true;
+  }
+  std::string why;
+  if (io::probe_io_uring(why)) {
+    out = io::Backend::kIoUring;
+    LOG_INFO("event_loop=io_uring reason=\"%s\"",
+             allow_fallback ? "auto: io_uring works here" : "chosen by config");
+    return true;
+  }
+  if (!allow_fallback) {
+    err = "event_loop io_uring requested but unavailable: " + why;
+    return false;
+  }
+  out = io::Backend::kEpoll;
+  LOG_INFO("event_loop=epoll reason=\"auto: %s\"", why.c_str());
+  return true;
+}
+
+bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err) {
+  std::vector<int> created;
+  for (const conf::Listener& l : c.listeners) {
+    std::string key = key_of(l);
+    if (auto it = bound_.find(key); it != bound_.end()) {
+      out.emplace(key, it->second);
+      continue;
+    }
+    Bound b;
+    b.shared = std::make_shared<l4::ListenerShared>();
+    const int type = l.protocol == conf::Protocol::kUdp ? SOCK_DGRAM : SOCK_STREAM;
+    // A unix-socket listener cannot be shared with SO_REUSEPORT: one socket,
+    // served by the first worker only.
+    const size_t n = l.bind.family() == AF_UNIX ? 1 : workers_.size();
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      int fd = -1;
+      if (i < n) {
+        std::string e;
+        fd = io::open_listener(l.bind.sa(), l.bind.len, type, 4096, e);
+        if (fd < 0) {
+          err = "listener " + l.name + " (" + l.bind.str() + "): " + e;
+          for (int f : created) ::close(f);
+          return false;
+        }
+        created.push_back(fd);
+      }
+      b.fds.push_back(fd);
+    }
+    out.emplace(key, std::move(b));
+  }
+  return true;
+}
+
+void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound) {
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
+    m.config.config = c;
+    for (const conf::Listener& l : c->listeners) {
+      const Bound& b = bound.at(key_of(l));
+      m.config.listeners.push_back({b.fds[w], b.shared});
+    }
+    workers_[w]->post(std::move(m));
+  }
+}
+
+int Server::run(std::shared_ptr<const conf::Config> config) {
+  current_ = config;
+  log::set_level(to_log_level(config->log.level));
+  io::Backend backend;
+  bool fallback = false;
+  std::string err;
+  if (!choose_backend(config->event_loop, backend, fallback, err)) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
+  }
+  // Signals are taken synchronously by this thread only.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::vector<int> cpus = allowed_cpus();
+  size_t n = config->workers ? config->workers : cpus.size();
+  io::LoopOptions opts;
+  opts.ring_entries = config->runtime.ring_entries;
+  opts.buffer_size = static_cast<uint32_t>(config->runtime.buffer_size);
+  opts.buffers = config->runtime.buffers;
+  for (size_t i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), cpus[i % cpus.size()], backend,
+                                                fallback, opts));
+  std::map<std::string, Bound> bound;
+  if (!bind_all(*config, bound, err)) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
+  }
+  std::vector<std::future<std::string>> ready;
+  for (auto& w : workers_) ready.push_back(w->start());
+  for (auto& f : ready) {
+    std::string e = f.get();
+    if (!e.empty()) {
+      LOG_ERROR("%s", e.c_str());
+      for (auto& w : workers_) w->post({WorkerMessage::Kind::kForceClose, {}});
+      for (auto& w : workers_) w->join();
+      return 1;
+    }
+  }
+  bound_ = bound;
+  publish(config, bound_);
+  for (const conf::Listener& l : config->listeners)
+    LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
+             l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
+  LOG_INFO("ready workers=%zu event_loop=%s pid=%d", workers_.size(), workers_[0]->backend_name(),
+           static_cast<int>(::getpid()));
+
+  for (;;) {
+    siginfo_t info;
+    timespec ts{1, 0};
+    int sig = sigtimedwait(&set, &info, &ts);
+    if (sig == SIGHUP) {
+      reload();
+    } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
+      LOG_INFO("received %s: draining (up to %lld ms)", strsignal(sig),
+               static_cast<long long>(current_->drain_timeout.count() / 1000000));
+      drain();
+      return 0;
+    }
+    for (auto& w : workers_)
+      if (w->finished()) {
+        LOG_ERROR("worker %u stopped unexpectedly", w->id());
+        return 1;
+      }
+  }
+}
+
+void Server::reload() {
+  LOG_INFO("reloading %s", config_path_.c_str());
+  conf::LoadResult r = conf::load_config_file(config_path_);
+  if (!r.ok()) {
+    for (const auto& e : r.errors) LOG_ERROR("reload failed: %s", e.str().c_str());
+    LOG_ERROR("reload failed: keeping the running configuration");
+    return;
+  }
+  const size_t want = r.config->workers ? r.config->workers : allowed_cpus().size();
+  if (want != workers_.size())
+    LOG_WARN("reload: the number of workers changes only on restart (keeping %zu)", workers_.size());
+  if (r.config->event_loop != current_->event_loop)
+    LOG_WARN("reload: event_loop changes only on restart");
+  std::map<std::string, Bound> bound;
+  std::string err;
+  if (!bind_all(*r.config, bound, err)) {
+    LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
+    return;
+  }
+  // Sockets of listeners that are gone are closed by the workers that own them.
+  bound_ = std::move(bound);
+  current_ = r.config;
+  log::set_level(to_log_level(current_->log.level));
+  publish(current_, bound_);
+  LOG_INFO("reload ok: %zu listeners, %zu clusters", current_->listeners.size(), current_->clusters.size());
+}
+
+void Server::drain() {
+  for (auto& w : workers_) w->post({WorkerMessage::Kind::kDrain, {}});
+  auto deadline = std::chrono::steady_clock::now() + current_->drain_timeout;
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, s);
+  bool forced = false;
+  for (;;) {
+    bool all = true;
+    for (auto& w : workers_) all &= w->finished();
+    if (all) break;
+    timespec ts{0, 50 * 1000 * 1000};
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if (!forced && (sig > 0 || std::chrono::steady_clock::now() >= deadline)) {
+      LOG_WARN("drain %s: closing the remaining connections", sig > 0 ? "interrupted" : "timeout");
+      for (auto& w : workers_) w->post({WorkerMessage::Kind::kForceClose, {}});
+      forced = true;
+    }
+  }
+  for (auto& w : workers_) w->join();
+  LOG_INFO("drained; exiting");
+}
+
+}  // namespace portico::server

@@ -1,0 +1,47 @@
+#pragma once
+// The main thread's side of portico: picks the loop backend, binds every
+// listener's sockets (one SO_REUSEPORT socket per worker, so bind errors are
+// reported before anything starts and privileges can be dropped after
+// binding), starts the workers, then waits for signals: SIGHUP reloads,
+// SIGTERM/SIGINT drain and exit.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "proxy/io/loop.hpp"
+#include "proxy/server/worker.hpp"
+
+namespace portico::server {
+
+class Server {
+ public:
+  explicit Server(std::string config_path) : config_path_(std::move(config_path)) {}
+  // Runs until drained; returns the process exit code.
+  int run(std::shared_ptr<const conf::Config> config);
+
+ private:
+  struct Bound {
+    std::vector<int> fds;  // one per worker
+    std::shared_ptr<l4::ListenerShared> shared;
+  };
+  // Sockets for every listener of `c`, reusing those already bound under the
+  // same name and address. On failure nothing new stays open.
+  bool bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err);
+  void publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound);
+  void reload();
+  void drain();
+
+  std::string config_path_;
+  std::shared_ptr<const conf::Config> current_;
+  std::map<std::string, Bound> bound_;  // key: name|bind|type
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+// Chooses the backend from config and PORTICO_EVENT_LOOP; logs which and why.
+// Returns false (with `err`) when io_uring was required but does not work.
+bool choose_backend(conf::EventLoop configured, io::Backend& out, bool& allow_fallback, std::string& err);
+
+}  // namespace portico::server

@@ -1,0 +1,185 @@
+#include "proxy/server/worker.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "proxy/base/log.hpp"
+#include "proxy/server/listener.hpp"
+
+namespace portico::server {
+
+namespace {
+constexpr TimeNs kHousekeeping = kNsPerSec;
+}
+
+Worker::Worker(uint32_t id, int cpu, io::Backend backend, bool allow_fallback, io::LoopOptions opts)
+    : id_(id), cpu_(cpu), backend_(backend), allow_fallback_(allow_fallback), opts_(opts),
+      wake_op_(this, 0), housekeeping_(this, 0) {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+Worker::~Worker() {
+  join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+std::future<std::string> Worker::start() {
+  std::promise<std::string> ready;
+  auto fut = ready.get_future();
+  thread_ = std::thread([this, p = std::move(ready)]() mutable { run(std::move(p)); });
+  return fut;
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::post(WorkerMessage msg) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inbox_.push_back(std::move(msg));
+  }
+  uint64_t one = 1;
+  ssize_t r = ::write(wake_fd_, &one, sizeof one);
+  (void)r;
+}
+
+void Worker::run(std::promise<std::string> ready) {
+  char name[16];
+  std::snprintf(name, sizeof name, "w%u", id_);
+  log::set_thread_name(name);
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  }
+  std::string why;
+  loop_ = io::make_loop(backend_, opts_, why);
+  if (!loop_ && backend_ == io::Backend::kIoUring && allow_fallback_) {
+    LOG_WARN("io_uring unavailable on this worker (%s); using epoll", why.c_str());
+    loop_ = io::make_loop(io::Backend::kEpoll, opts_, why);
+  }
+  if (!loop_) {
+    ready.set_value("worker " + std::to_string(id_) + ": " + why);
+    finished_.store(true, std::memory_order_release);
+    return;
+  }
+  backend_name_.store(loop_->name());
+  env_.loop = loop_.get();
+  env_.worker_id = id_;
+  arm_wake();
+  loop_->timers().arm(housekeeping_, loop_->now() + kHousekeeping);
+  ready.set_value("");
+
+  while (!exit_) {
+    loop_->run_once(-1);
+    if (!retiring_.empty()) sweep();
+    if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty()) exit_ = true;
+  }
+  // Leave nothing armed behind: stop the eventfd read and let it complete.
+  loop_->timers().cancel(housekeeping_);
+  loop_->cancel(wake_op_);
+  for (int i = 0; i < 100 && wake_op_.armed(); ++i) loop_->run_once(10 * kNsPerMs);
+  generations_.clear();
+  LOG_DEBUG("worker stopped");
+  finished_.store(true, std::memory_order_release);
+}
+
+void Worker::arm_wake() { loop_->read(wake_op_, wake_fd_, &wake_value_, sizeof wake_value_); }
+
+void Worker::on_complete(io::Op&, int res) {
+  if (res == -ECANCELED) return;
+  std::vector<WorkerMessage> msgs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    msgs.swap(inbox_);
+  }
+  for (auto& m : msgs) handle(m);
+  if (!exit_) arm_wake();
+}
+
+void Worker::on_timer(io::Timer&) {
+  sweep();
+  loop_->timers().arm(housekeeping_, loop_->now() + kHousekeeping);
+}
+
+void Worker::handle(WorkerMessage& m) {
+  switch (m.kind) {
+    case WorkerMessage::Kind::kConfig: apply(m.config); break;
+    case WorkerMessage::Kind::kDrain: drain(); break;
+    case WorkerMessage::Kind::kForceClose:
+      drain();
+      env_.abort_all();
+      break;
+  }
+}
+
+void Worker::apply(WorkerConfig& wc) {
+  if (draining_) return;  // the main thread sends no config once draining began
+  auto gen = std::make_unique<l4::Generation>(wc.config);
+  l4::Generation* g = gen.get();
+  generations_.push_back(std::move(gen));
+  std::map<std::string, std::unique_ptr<WorkerListener>> next;
+  const auto& ls = wc.config->listeners;
+  for (size_t i = 0; i < ls.size(); ++i) {
+    const conf::Listener& l = ls[i];
+    int fd = wc.listeners[i].fd;
+    auto it = listeners_.find(l.name);
+    if (it != listeners_.end() && it->second->fd() == fd) {
+      it->second->configure(g, &l);  // same socket: new connections get the new settings
+      next.emplace(l.name, std::move(it->second));
+      listeners_.erase(it);
+      continue;
+    }
+    auto wl = WorkerListener::create(&env_, l, fd, wc.listeners[i].shared.get());
+    wl->configure(g, &l);
+    wl->start();
+    next.emplace(l.name, std::move(wl));
+  }
+  // Listeners gone from the config (or rebound elsewhere) stop accepting;
+  // their sessions finish on the generation they started on.
+  for (auto& [name, wl] : listeners_) {
+    wl->stop();
+    retiring_.push_back(std::move(wl));
+  }
+  listeners_ = std::move(next);
+  sweep();
+}
+
+void Worker::drain() {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& [name, wl] : listeners_) {
+    wl->stop();
+    retiring_.push_back(std::move(wl));
+  }
+  listeners_.clear();
+  LOG_DEBUG("draining: %zu sessions open", env_.sessions);
+}
+
+void Worker::sweep() {
+  for (size_t i = 0; i < retiring_.size();) {
+    if (retiring_[i]->stopped()) {
+      retiring_.erase(retiring_.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+  // Free generations nothing pins any more (keep the newest).
+  for (size_t i = 0; i + 1 < generations_.size();) {
+    // Retiring listeners still point at old generations but create nothing new.
+    if (generations_[i]->refs == 0) {
+      generations_.erase(generations_.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+}  // namespace portico::server

@@ -1,0 +1,87 @@
+#pragma once
+// A worker: one thread, pinned to one CPU, owning one event loop and
+// everything that runs on it (listeners' accept operations, sessions,
+// timers, buffers). The main thread talks to it only through post(), which
+// queues a message and wakes the loop through an eventfd.
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conf/config.hpp"
+#include "proxy/io/loop.hpp"
+#include "proxy/l4/session.hpp"
+
+namespace portico::server {
+
+class WorkerListener;
+
+// The listener sockets a config generation hands to one worker.
+struct WorkerConfig {
+  std::shared_ptr<const conf::Config> config;
+  struct Listener {
+    int fd = -1;  // this worker's SO_REUSEPORT socket; the worker closes it when done
+    std::shared_ptr<l4::ListenerShared> shared;
+  };
+  std::vector<Listener> listeners;  // aligned with config->listeners
+};
+
+struct WorkerMessage {
+  enum class Kind { kConfig, kDrain, kForceClose } kind;
+  WorkerConfig config;  // kConfig
+};
+
+class Worker final : private io::OpHandler, private io::TimerHandler {
+ public:
+  Worker(uint32_t id, int cpu, io::Backend backend, bool allow_fallback, io::LoopOptions opts);
+  ~Worker();
+
+  // Starts the thread; the future yields "" once the loop runs, or an error.
+  std::future<std::string> start();
+  void post(WorkerMessage msg);  // any thread
+  void join();
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  uint32_t id() const { return id_; }
+  const char* backend_name() const { return backend_name_.load(); }
+
+ private:
+  void run(std::promise<std::string> ready);
+  void on_complete(io::Op& op, int res) override;  // eventfd wake-ups
+  void on_timer(io::Timer& t) override;            // housekeeping
+  void handle(WorkerMessage& m);
+  void apply(WorkerConfig& wc);
+  void drain();
+  void sweep();
+  void arm_wake();
+
+  uint32_t id_;
+  int cpu_;
+  io::Backend backend_;
+  bool allow_fallback_;
+  io::LoopOptions opts_;
+  std::thread thread_;
+  int wake_fd_ = -1;
+  std::mutex mu_;
+  std::vector<WorkerMessage> inbox_;  // bounded in practice: main posts one message per signal
+  std::atomic<bool> finished_{false};
+  std::atomic<const char*> backend_name_{"?"};
+
+  // Owned by the worker thread.
+  std::unique_ptr<io::Loop> loop_;
+  l4::WorkerEnv env_;
+  io::Op wake_op_;
+  uint64_t wake_value_ = 0;
+  io::Timer housekeeping_;
+  std::map<std::string, std::unique_ptr<WorkerListener>> listeners_;
+  std::vector<std::unique_ptr<WorkerListener>> retiring_;
+  std::vector<std::unique_ptr<l4::Generation>> generations_;
+  bool draining_ = false;
+  bool exit_ = false;
+};
+
+}  // namespace portico::server

@@ -1,0 +1,207 @@
+// The same behaviour from both backends: these cases run once per backend.
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "proxy/io/loop.hpp"
+#include "proxy/io/socket.hpp"
+
+using namespace portico;
+using namespace portico::io;
+
+namespace {
+
+std::unique_ptr<Loop> make(Backend b) {
+  std::string why;
+  if (b == Backend::kIoUring && !probe_io_uring(why)) return nullptr;
+  LoopOptions o;
+  o.buffers = 64;
+  o.buffer_size = 4096;
+  o.ring_entries = 64;
+  return make_loop(b, o, why);
+}
+
+struct Collector : OpHandler {
+  Loop* loop = nullptr;
+  std::string data;
+  int finals = 0;
+  int last_res = 1;
+  int accepted = -1;
+  void on_complete(Op& op, int res) override {
+    if (op.kind() == OpKind::kRecv && res > 0) {
+      Buffer* b = op.take_buffer();
+      data.append(reinterpret_cast<char*>(b->data), b->len);
+      loop->pool().release(b);
+    }
+    if (op.kind() == OpKind::kAccept && res >= 0) accepted = res;
+    if (!op.more()) {
+      ++finals;
+      last_res = res;
+    }
+  }
+};
+
+void spin(Loop& l, int turns = 20) {
+  for (int i = 0; i < turns; ++i) l.run_once(5 * kNsPerMs);
+}
+
+}  // namespace
+
+TEST_CASE("loop: multishot recv delivers data then EOF, on both backends") {
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    Collector c;
+    c.loop = loop.get();
+    Op op(&c, 0);
+    loop->recv(op, sv[0]);
+    std::string big(20000, 'x');  // more than a buffer: several completions
+    REQUIRE(::write(sv[1], big.data(), big.size()) == static_cast<ssize_t>(big.size()));
+    spin(*loop);
+    CHECK(c.data == big);
+    CHECK(op.armed());
+    ::shutdown(sv[1], SHUT_WR);
+    spin(*loop);
+    CHECK_FALSE(op.armed());
+    CHECK(c.last_res == 0);
+    CHECK(loop->pool().available() == loop->pool().count() - loop->pool().ring_count());
+    loop->close(sv[0]);
+    ::close(sv[1]);
+  }
+}
+
+TEST_CASE("loop: cancel ends an armed recv with exactly one final completion") {
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    Collector c;
+    c.loop = loop.get();
+    Op op(&c, 0);
+    loop->recv(op, sv[0]);
+    spin(*loop, 2);
+    loop->cancel(op);
+    spin(*loop, 5);
+    CHECK_FALSE(op.armed());
+    CHECK(c.finals == 1);
+    CHECK(c.last_res == -ECANCELED);
+    loop->close(sv[0]);
+    ::close(sv[1]);
+  }
+}
+
+TEST_CASE("loop: multishot accept, connect and send") {
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string err;
+    int lfd = open_listener(reinterpret_cast<sockaddr*>(&a), sizeof a, SOCK_STREAM, 16, err);
+    REQUIRE(lfd >= 0);
+    socklen_t al = sizeof a;
+    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &al);
+    Collector acc, con, snd;
+    acc.loop = con.loop = snd.loop = loop.get();
+    Op accept_op(&acc, 0), connect_op(&con, 0), send_op(&snd, 0);
+    loop->accept(accept_op, lfd);
+    int cfd = open_socket(AF_INET, SOCK_STREAM, err);
+    loop->connect(connect_op, cfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    spin(*loop);
+    CHECK(con.last_res == 0);
+    REQUIRE(acc.accepted >= 0);
+    CHECK(accept_op.armed());  // multishot stays armed
+    loop->send(send_op, cfd, "ping", 4);
+    spin(*loop);
+    CHECK(snd.last_res == 4);
+    char buf[8] = {};
+    CHECK(::recv(acc.accepted, buf, sizeof buf, 0) == 4);
+    loop->cancel(accept_op);
+    spin(*loop);
+    CHECK_FALSE(accept_op.armed());
+    ::close(acc.accepted);
+    loop->close(cfd);
+    loop->close(lfd);
+  }
+}
+
+TEST_CASE("loop: connect to a closed port completes with ECONNREFUSED") {
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    // Bind a port, close it: nothing listens there now.
+    int tmp = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(tmp, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t al = sizeof a;
+    ::getsockname(tmp, reinterpret_cast<sockaddr*>(&a), &al);
+    ::close(tmp);
+    std::string err;
+    int fd = open_socket(AF_INET, SOCK_STREAM, err);
+    Collector c;
+    c.loop = loop.get();
+    Op op(&c, 0);
+    loop->connect(op, fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    spin(*loop);
+    CHECK(c.last_res == -ECONNREFUSED);
+    loop->close(fd);
+  }
+}
+
+TEST_CASE("loop: running out of pool buffers is back-pressure, not an error") {
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    int sz = 1 << 20;
+    ::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    // A consumer that keeps every buffer it gets: the pool runs dry.
+    struct Hoarder : OpHandler {
+      std::vector<Buffer*> held;
+      size_t bytes = 0;
+      int finals = 0;
+      void on_complete(Op& op, int res) override {
+        if (res > 0) { held.push_back(op.take_buffer()); bytes += static_cast<size_t>(res); }
+        if (!op.more()) ++finals;
+      }
+    } h;
+    Op op(&h, 0);
+    loop->recv(op, sv[0]);
+    std::string chunk(64 * 4096, 'y');  // as much as the whole pool holds
+    ssize_t w = ::write(sv[1], chunk.data(), chunk.size());
+    REQUIRE(w > 0);
+    spin(*loop);
+    CHECK(h.finals == 0);  // still armed, just starved
+    CHECK(op.armed());
+    size_t before = h.bytes;
+    for (Buffer* b : h.held) loop->pool().release(b);
+    h.held.clear();
+    spin(*loop);
+    CHECK(h.bytes > before);  // resumed once buffers came back
+    for (Buffer* b : h.held) loop->pool().release(b);
+    h.held.clear();
+    loop->cancel(op);
+    spin(*loop);
+    for (Buffer* b : h.held) loop->pool().release(b);
+    CHECK_FALSE(op.armed());
+    loop->close(sv[0]);
+    ::close(sv[1]);
+  }
+}
