@@ -277,8 +277,11 @@ def measure(p, origin, argv, timeout):
     return res
 
 
-def bench_proxy(spec, args, procs, origins, client):
-    quiet = wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
+def bench_round(spec, args, procs, origins, client):
+    """One round for one proxy: start it, 0.5 s storm warm-up, one stream, one storm, stop.
+    Appends the runs to spec["streams"] / spec["storms"]."""
+    if args.wait_quiet > 0:
+        spec.setdefault("quiet_pct", []).append(wait_for_quiet(args.wait_quiet))
     p, conf = launch(spec, args, procs)
     spec["conf"] = conf
     pin = ["taskset", "-c", str(args.load_core), client]
@@ -289,22 +292,17 @@ def bench_proxy(spec, args, procs, origins, client):
                     "--bytes", str(args.bytes), "--timeout", str(args.stream_timeout)]
     try:
         measure(p, origins["storm"], storm + ["--duration", "0.5"], 30)  # warm-up
-        streams, storms = [], []
-        for _ in range(args.reps):
-            r = measure(p, origins["stream"], stream, args.stream_timeout + 10)
-            if not r["ok"]:
-                raise Failed(f"stream failed: {r['error']} ({r['bytes']} bytes)")
-            streams.append(r)
-            r = measure(p, origins["storm"], storm + ["--duration", str(args.storm_seconds)],
-                        args.storm_seconds + 30)
-            if not r["ok"]:
-                raise Failed(f"storm failed: {r}")
-            storms.append(r)
+        r = measure(p, origins["stream"], stream, args.stream_timeout + 10)
+        if not r["ok"]:
+            raise Failed(f"stream failed: {r['error']} ({r['bytes']} bytes)")
+        spec["streams"].append(r)
+        r = measure(p, origins["storm"], storm + ["--duration", str(args.storm_seconds)],
+                    args.storm_seconds + 30)
+        if not r["ok"]:
+            raise Failed(f"storm failed: {r}")
+        spec["storms"].append(r)
     finally:
         procs.stop(p)
-    out = summarize(streams, storms)
-    out["busy_before_pct"] = quiet
-    return out
 
 
 def summarize(streams, storms):
@@ -370,8 +368,8 @@ def main():
     ap.add_argument("--only", default="", help="comma list of name substrings, e.g. haproxy")
     ap.add_argument("--no-splice-row", dest="splice_row", action="store_false",
                     help="skip the informational HAProxy splice-auto row")
-    ap.add_argument("--wait-quiet", type=float, default=60.0,
-                    help="before each proxy, wait up to this many seconds for the shared "
+    ap.add_argument("--wait-quiet", type=float, default=20.0,
+                    help="before each proxy round, wait up to this many seconds for the shared "
                          "machine to be quiet (0 = do not wait)")
     ap.add_argument("--out-dir", default="bench/results")
     ap.add_argument("--no-write", action="store_true", help="print only, write no file")
@@ -410,14 +408,29 @@ def main():
                 sys.exit("bench: the origin did not start: " + tail(f"{args.tmp}/origin-stream.log"))
             time.sleep(0.05)
 
-        for spec in proxy_specs(args, origin_ports):
-            print(f"bench l4: {spec['name']} ...", file=sys.stderr, flush=True)
+        # Rounds interleave the proxies (A B C, A B C, ...) so that a burst of
+        # foreign load on the shared machine spreads over all rows, not one.
+        specs = proxy_specs(args, origin_ports)
+        for spec in specs:
+            spec.update(streams=[], storms=[])
+        for rnd in range(args.reps):
+            for spec in specs:
+                if "failed" in spec:
+                    continue
+                print(f"bench l4: round {rnd + 1}/{args.reps}: {spec['name']}",
+                      file=sys.stderr, flush=True)
+                try:
+                    bench_round(spec, args, procs, origins, client)
+                except Failed as e:
+                    spec["failed"] = str(e)
+                    print(f"bench l4: {spec['name']}: {e}", file=sys.stderr)
+        for spec in specs:
             row = {"name": spec["name"], "kind": spec["kind"], "info": spec.get("info", False)}
-            try:
-                row.update(bench_proxy(spec, args, procs, origins, client))
-            except Failed as e:
-                row["failed"] = str(e)
-                print(f"bench l4: {spec['name']}: {e}", file=sys.stderr)
+            if "failed" in spec:
+                row["failed"] = spec["failed"]
+            else:
+                row.update(summarize(spec["streams"], spec["storms"]))
+                row["quiet_pct"] = spec.get("quiet_pct")
             row["conf"] = spec.get("conf") or (
                 portico_conf(spec["ports"]) if spec["kind"] == "portico" else None)
             results.append(row)

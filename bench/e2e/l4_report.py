@@ -102,15 +102,16 @@ def markdown(results, info, params, started):
            "EOF, closes. conns/s = completed connections / elapsed.",
            "- Efficiency: bytes or connections divided by the proxy's CPU time (utime+stime "
            "from /proc/PID/stat, all threads, 10 ms ticks) over the same run.",
-           f"- {params['reps']} repetitions after a 0.5 s storm warm-up; each cell is the "
-           "median. CPU% = proxy CPU time / wall time (100 = its core saturated).",
+           f"- {params['reps']} rounds; each round starts every proxy in turn, runs a 0.5 s "
+           "storm warm-up, one stream and one storm, and stops it. Each cell is the median "
+           "over the rounds. CPU% = proxy CPU time / wall time (100 = its core saturated).",
            "- Peers run with their defaults except what the configs below say: no logging, "
            "no splicing in the compared rows (HAProxy splices only with `option splice-*`; "
            "nginx stream never does). The `haproxy splice-auto` row is for information only "
            "and is not used in the ratios.",
            "- `other%`: CPU used by everything else on the machine during the runs (other "
            "users, kernel threads), in % of one core, from /proc/stat. High values mean the "
-           "row was disturbed; before each proxy the harness waits (bounded) for a quiet "
+           "row was disturbed; before each round of a proxy the harness waits (bounded) for a quiet "
            "machine.", ""]
     md += ["## Results", "",
            "| proxy | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
