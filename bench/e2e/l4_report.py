@@ -120,6 +120,11 @@ def markdown(results, info, params, started):
         name = r["name"] + (" (info)" if r.get("info") else "")
         md.append(f"| {name} | " + " | ".join(_cells(r)) + " |")
     md.append("")
+    noisy = [r["name"] for r in results if "failed" not in r and r["other_pct"] > 25]
+    if noisy:
+        md += [f"**Disturbed run**: other work on the shared machine used more than 25% of a "
+               f"core during the runs of {', '.join(noisy)} (column other%). Treat these "
+               "numbers as indicative and re-run on a quiet machine.", ""]
     load = [r for r in results if "failed" not in r]
     if load:
         md += ["Load side (client + origin) CPU% on its core, to spot a saturated load "
