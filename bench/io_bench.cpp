@@ -20,7 +20,7 @@ static void BM_PoolAcquireRelease(benchmark::State& state) {
 BENCHMARK(BM_PoolAcquireRelease);
 
 namespace {
-struct Nop : TimerHandler {
+struct Nop final : TimerHandler {
   void on_timer(Timer&) override {}
 };
 }  // namespace

@@ -26,7 +26,7 @@ TEST_CASE("ring-reserved buffers never enter the free list; listener hears every
   BufferPool pool(8, 1024);
   pool.reserve_for_ring(6);
   CHECK(pool.available() == 2);
-  struct L : BufferPool::Listener {
+  struct L final : BufferPool::Listener {
     int released = 0;
     void on_buffer_released(Buffer*) override { ++released; }
   } l;

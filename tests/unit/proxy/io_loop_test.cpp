@@ -26,7 +26,7 @@ std::unique_ptr<Loop> make(Backend b) {
   return make_loop(b, o, why);
 }
 
-struct Collector : OpHandler {
+struct Collector final : OpHandler {
   Loop* loop = nullptr;
   std::string data;
   int finals = 0;
@@ -173,7 +173,7 @@ TEST_CASE("loop: running out of pool buffers is back-pressure, not an error") {
     int sz = 1 << 20;
     ::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     // A consumer that keeps every buffer it gets: the pool runs dry.
-    struct Hoarder : OpHandler {
+    struct Hoarder final : OpHandler {
       std::vector<Buffer*> held;
       size_t bytes = 0;
       int finals = 0;

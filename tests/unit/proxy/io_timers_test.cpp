@@ -10,7 +10,7 @@ using portico::io::TimerHandler;
 using portico::io::Timers;
 
 namespace {
-struct Recorder : TimerHandler {
+struct Recorder final : TimerHandler {
   std::vector<int> fired;
   void on_timer(Timer& t) override { fired.push_back(t.tag()); }
 };
@@ -62,7 +62,7 @@ TEST_CASE("heap stays ordered under random arm/cancel churn") {
     if (rng() % 3 == 0) ts.cancel(t); else ts.arm(t, static_cast<int64_t>(rng() % 100000));
   }
   int64_t last = -1;
-  struct Check : TimerHandler {
+  struct Check final : TimerHandler {
     int64_t* last;
     bool ok = true;
     void on_timer(Timer& t) override {
@@ -79,7 +79,7 @@ TEST_CASE("heap stays ordered under random arm/cancel churn") {
 
 TEST_CASE("a handler may arm timers while timers run") {
   Timers ts;
-  struct Rearm : TimerHandler {
+  struct Rearm final : TimerHandler {
     Timers* ts;
     int count = 0;
     void on_timer(Timer& t) override {
