@@ -67,6 +67,7 @@ RandomSource HttpWorker::rng() { return RandomSource{&splitmix, &rng_state}; }
 namespace {
 
 enum Tag : uint8_t { kRecv, kSend, kPollOut };
+constexpr size_t kMaxIov = 8;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -181,6 +182,8 @@ class HttpConnection final : public l4::Session,
   io::Timer timer_;
   io::BufferQueue in_;   // from the client, not parsed yet
   io::BufferQueue out_;  // to the client
+  iovec send_iov_[kMaxIov];
+  msghdr send_msg_{};
   RequestParser parser_;
 
   // the exchange in progress
@@ -328,12 +331,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         break;
       }
       last_activity_ = env_->loop->now();
-      {
-        io::Buffer* b = out_.front();
-        b->off += static_cast<uint32_t>(res);
-        out_.consumed(static_cast<uint32_t>(res));
-        if (b->remaining() == 0) env_->loop->pool().release(out_.pop());
-      }
+      io::consume(env_->loop->pool(), out_, static_cast<size_t>(res));
       flush_client();
       break;
     case kPollOut:
@@ -975,8 +973,10 @@ void HttpConnection::start_tunnel() {
 void HttpConnection::flush_client() {
   if (closing_ || send_.armed() || poll_.armed()) return;
   if (!out_.empty()) {
-    io::Buffer* b = out_.front();
-    env_->loop->send(send_, fd_, b->readable(), b->remaining());
+    send_msg_ = {};
+    send_msg_.msg_iov = send_iov_;
+    send_msg_.msg_iovlen = io::gather(out_, send_iov_, kMaxIov);
+    env_->loop->sendmsg(send_, fd_, &send_msg_);
     return;
   }
   if (resp_ == Resp::kFile && file_left_ > 0) {

@@ -31,8 +31,10 @@ void UpstreamConn::send(const void* data, size_t len) {
 void UpstreamConn::flush() {
   if (send_.armed() || closing_) return;
   if (out_.empty()) return;
-  io::Buffer* b = out_.front();
-  pool_->loop_->send(send_, fd_, b->readable(), b->remaining());
+  msg_ = {};
+  msg_.msg_iov = iov_;
+  msg_.msg_iovlen = io::gather(out_, iov_, sizeof iov_ / sizeof iov_[0]);
+  pool_->loop_->sendmsg(send_, fd_, &msg_);
 }
 
 void UpstreamConn::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
@@ -90,10 +92,7 @@ void UpstreamConn::on_complete(io::Op& op, int res) {
         if (user_) user_->on_upstream_drained(*this, res);
         return;
       }
-      io::Buffer* b = out_.front();
-      b->off += static_cast<uint32_t>(res);
-      out_.consumed(static_cast<uint32_t>(res));
-      if (b->remaining() == 0) loop->pool().release(out_.pop());
+      io::consume(loop->pool(), out_, static_cast<size_t>(res));
       if (!out_.empty()) {
         flush();
         return;

@@ -64,6 +64,8 @@ class UpstreamConn final : private io::OpHandler, private io::TimerHandler {
   io::Op send_;
   io::Timer idle_timer_;
   io::BufferQueue out_;
+  iovec iov_[8];
+  msghdr msg_{};
   UpstreamUser* user_ = nullptr;
   bool connected_ = false;
   bool reused_ = false;

@@ -1,6 +1,7 @@
 #include "proxy/io/buffer_pool.hpp"
 
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -66,6 +67,29 @@ void append(BufferPool& pool, BufferQueue& q, const void* data, size_t len) {
     p += n;
     len -= n;
   }
+}
+
+size_t gather(const BufferQueue& q, iovec* iov, size_t max) {
+  size_t n = 0;
+  for (Buffer* b = q.front(); b && n < max; b = b->next) {
+    if (b->remaining() == 0) continue;
+    iov[n].iov_base = b->data + b->off;
+    iov[n].iov_len = b->remaining();
+    ++n;
+  }
+  return n;
+}
+
+void consume(BufferPool& pool, BufferQueue& q, size_t n) {
+  while (n > 0) {
+    Buffer* b = q.front();
+    uint32_t k = static_cast<uint32_t>(std::min<size_t>(n, b->remaining()));
+    b->off += k;
+    q.consumed(k);
+    n -= k;
+    if (b->remaining() == 0) pool.release(q.pop());
+  }
+  while (q.front() && q.front()->remaining() == 0) pool.release(q.pop());
 }
 
 void BufferPool::release(Buffer* b) {

@@ -4,6 +4,8 @@
 // by id; the io_uring backend lends a range of them to the kernel as a
 // provided-buffer ring. Owned by one worker; used only on that worker's thread.
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -104,5 +106,11 @@ class BufferPool {
 
 // Appends bytes to the queue's last buffer, taking more buffers as needed.
 void append(BufferPool& pool, BufferQueue& q, const void* data, size_t len);
+
+// Gathers up to `max` unsent buffer slices from the front of the queue into
+// iov (one sendmsg writes them all); returns how many were filled.
+size_t gather(const BufferQueue& q, struct iovec* iov, size_t max);
+// Marks n bytes from the front as sent, releasing buffers that are done.
+void consume(BufferPool& pool, BufferQueue& q, size_t n);
 
 }  // namespace portico::io

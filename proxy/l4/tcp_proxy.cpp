@@ -14,6 +14,7 @@ namespace portico::l4 {
 namespace {
 
 enum Tag : uint8_t { kConnect, kDownRecv, kDownSend, kUpRecv, kUpSend };
+constexpr size_t kMaxIov = 16;
 
 class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler {
  public:
@@ -32,6 +33,8 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
     io::Op recv;
     io::Op send;
     io::BufferQueue queue;
+    iovec iov[kMaxIov];     // what the send in flight writes (one sendmsg per batch)
+    msghdr msg{};
     bool eof = false;       // `from` sent FIN
     bool shut = false;      // we sent FIN to `to`
     bool paused = false;    // recv cancelled for back-pressure
@@ -171,9 +174,12 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
   if (down_.shut && up_.shut) close(false);
 }
 
+// Everything queued goes out in one sendmsg (up to kMaxIov buffers).
 void TcpSession::send_front(Direction& d) {
-  io::Buffer* b = d.queue.front();
-  env_->loop->send(d.send, d.to, b->readable(), b->remaining());
+  d.msg = {};
+  d.msg.msg_iov = d.iov;
+  d.msg.msg_iovlen = io::gather(d.queue, d.iov, kMaxIov);
+  env_->loop->sendmsg(d.send, d.to, &d.msg);
 }
 
 void TcpSession::on_send(Direction& d, int res) {
@@ -185,10 +191,7 @@ void TcpSession::on_send(Direction& d, int res) {
     return;
   }
   last_activity_ = env_->loop->now();
-  io::Buffer* b = d.queue.front();
-  b->off += static_cast<uint32_t>(res);
-  d.queue.consumed(static_cast<uint32_t>(res));
-  if (b->remaining() == 0) env_->loop->pool().release(d.queue.pop());
+  io::consume(env_->loop->pool(), d.queue, static_cast<size_t>(res));
   if (!d.queue.empty()) {
     send_front(d);
   } else if (d.eof && !d.shut) {
