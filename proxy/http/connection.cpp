@@ -215,7 +215,8 @@ class HttpConnection final : public l4::Session,
 
   // upstream
   UpstreamConn* up_ = nullptr;
-  std::string up_address_;
+  const conf::Endpoint* endpoint_ = nullptr;  // of the exchange in progress
+  std::string up_address_;  // formatted only for the access log
   io::BufferQueue up_in_;
   std::unique_ptr<ResponseParser> resp_parser_;
   bool up_eof_ = false;
@@ -412,6 +413,7 @@ void HttpConnection::on_head() {
   head_sent_ = request_sent_ = got_response_bytes_ = false;
   chunked_up_ = chunked_down_ = close_delimited_ = false;
   up_eof_ = false;
+  endpoint_ = nullptr;
   status_ = 0;
   bytes_out_ = 0;
   method_.assign(h.method);
@@ -698,7 +700,7 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
-  up_address_ = ep->address.str();
+  endpoint_ = ep;
   up_ = http_->upstreams.acquire(ep->address, this);
   if (!up_) {
     error_response(502, "no upstream socket");
@@ -723,7 +725,7 @@ bool HttpConnection::send_upstream_head() {
 void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
   if (closing_) return;
   if (res < 0) {
-    LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), up_address_.c_str(), std::strerror(-res));
+    LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
     upstream_failed(502, "upstream connect failed");
     maybe_destroy();
     return;
@@ -736,7 +738,7 @@ void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
 void HttpConnection::on_upstream_drained(UpstreamConn&, int res) {
   if (closing_) return;
   if (res < 0) {
-    LOG_DEBUG("http %s: upstream %s: send: %s", listener_->name.c_str(), up_address_.c_str(), std::strerror(-res));
+    LOG_DEBUG("http %s: upstream %s: send: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
     if (can_retry()) retry();
     else upstream_failed(502, "upstream write failed");
     maybe_destroy();
@@ -770,7 +772,7 @@ void HttpConnection::on_upstream_data(UpstreamConn&, io::Buffer* b) {
 void HttpConnection::on_upstream_closed(UpstreamConn&, int res) {
   if (closing_) return;
   up_eof_ = true;
-  if (res < 0) LOG_DEBUG("http %s: upstream %s: recv: %s", listener_->name.c_str(), up_address_.c_str(), std::strerror(-res));
+  if (res < 0) LOG_DEBUG("http %s: upstream %s: recv: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
   if (tunnel_) {
     release_upstream(false);
     close_after_flush_ = true;
@@ -792,7 +794,7 @@ bool HttpConnection::can_retry() const {
 void HttpConnection::retry() {
   --retries_left_;
   LOG_DEBUG("http %s: upstream %s: stale pooled connection, retrying on a new one", listener_->name.c_str(),
-            up_address_.c_str());
+            endpoint_->address.str().c_str());
   conf::Address addr = up_->address();
   release_upstream(false);
   up_eof_ = false;
@@ -868,7 +870,7 @@ void HttpConnection::pump_upstream() {
         start_tunnel();
         return;
       case ParseEvent::kError:
-        LOG_DEBUG("http %s: upstream %s: bad response: %s", listener_->name.c_str(), up_address_.c_str(), r.error.reason);
+        LOG_DEBUG("http %s: upstream %s: bad response: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), r.error.reason);
         upstream_failed(502, r.error.reason);
         return;
     }
@@ -888,7 +890,7 @@ void HttpConnection::pump_upstream() {
       upstream_failed(502, "upstream closed before responding");
     } else {
       // Cut off in the middle of a body: the client must not take it as whole.
-      LOG_DEBUG("http %s: upstream %s closed mid-response", listener_->name.c_str(), up_address_.c_str());
+      LOG_DEBUG("http %s: upstream %s closed mid-response", listener_->name.c_str(), endpoint_->address.str().c_str());
       error_response(502, "upstream closed mid-response");
     }
     return;
@@ -1032,6 +1034,7 @@ void HttpConnection::log_access() {
   e.request_id = request_id_;
   e.user_agent = user_agent_;
   if (action_ == Action::kProxy) {
+    up_address_ = endpoint_ ? endpoint_->address.str() : std::string();
     e.upstream = up_address_;
     e.upstream_us = (now - up_start_) / 1000;
   }
