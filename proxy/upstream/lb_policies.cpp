@@ -1,6 +1,7 @@
 // The load-balancing policies behind LoadBalancer::create(). Each works on the
 // base class's view (candidates_, weights_, usable_) and this worker's counters.
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 #include "proxy/upstream/hash.hpp"
@@ -95,33 +96,103 @@ class SmoothWeighted final : public LoadBalancer {
 };
 
 // least_connections: the candidate with the fewest outstanding requests per
-// unit of weight (this worker's count); ties rotate. O(candidates) per pick.
+// unit of weight (this worker's count); among equals the least recently
+// picked, so ties rotate. An indexed min-heap over the candidates keeps pick
+// and the start/end bookkeeping O(log n).
 class LeastConnections final : public LoadBalancer {
  public:
-  using LoadBalancer::LoadBalancer;
+  LeastConnections(std::shared_ptr<const LbPlan> plan, std::shared_ptr<const HealthTable> health,
+                   uint64_t seed)
+      : LoadBalancer(std::move(plan), std::move(health), seed) {
+    const size_t n = plan_->endpoints().size();
+    pos_.assign(n, kNone);
+    weight_.assign(n, 1);
+    seq_.assign(n, 0);
+    heap_.reserve(n);
+  }
 
  private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
   uint32_t choose(const PickContext& ctx) override {
-    const size_t n = candidates_.size();
-    const size_t start = cursor_;
-    cursor_ = cursor_ + 1 >= n ? 0 : cursor_ + 1;
-    size_t best = SIZE_MAX;
-    for (int pass = 0; pass < 2 && best == SIZE_MAX; ++pass) {
-      for (size_t k = 0, idx = start; k < n; ++k, idx = idx + 1 == n ? 0 : idx + 1) {
-        uint32_t i = candidates_[idx];
-        if (pass == 0 && excluded(ctx, i)) continue;
-        if (best == SIZE_MAX ||
-            uint64_t{outstanding_[i]} * weights_[best] <
-                uint64_t{outstanding_[candidates_[best]]} * weights_[idx])
-          best = idx;
-      }
+    uint32_t p = 0;
+    if (ctx.exclude != nullptr && !ctx.exclude->empty()) p = best_allowed(*ctx.exclude);
+    const uint32_t i = heap_[p];
+    seq_[i] = ++clock_;  // to the back of its equals
+    sift_down(p);
+    return i;
+  }
+  // Best-first search from the root for the best non-excluded entry: each
+  // excluded entry visited adds at most its two children, so the frontier
+  // stays below 2 x Exclusion::kMax + 1.
+  uint32_t best_allowed(const Exclusion& ex) const {
+    uint32_t frontier[2 * Exclusion::kMax + 2];
+    size_t n = 0;
+    frontier[n++] = 0;
+    while (n > 0) {
+      size_t b = 0;
+      for (size_t k = 1; k < n; ++k)
+        if (less(heap_[frontier[k]], heap_[frontier[b]])) b = k;
+      const uint32_t p = frontier[b];
+      frontier[b] = frontier[--n];
+      if (!ex.contains(heap_[p])) return p;
+      for (uint32_t c = 2 * p + 1; c <= 2 * p + 2 && c < heap_.size(); ++c)
+        if (n < std::size(frontier)) frontier[n++] = c;
     }
-    return candidates_[best];
+    return 0;  // everything excluded
+  }
+  bool less(uint32_t a, uint32_t b) const {
+    const uint64_t la = uint64_t{outstanding_[a]} * weight_[b];
+    const uint64_t lb = uint64_t{outstanding_[b]} * weight_[a];
+    return la != lb ? la < lb : seq_[a] < seq_[b];
+  }
+  void place(uint32_t p, uint32_t i) {
+    heap_[p] = i;
+    pos_[i] = p;
+  }
+  void sift_up(uint32_t p) {
+    const uint32_t i = heap_[p];
+    while (p > 0) {
+      uint32_t parent = (p - 1) / 2;
+      if (!less(i, heap_[parent])) break;
+      place(p, heap_[parent]);
+      p = parent;
+    }
+    place(p, i);
+  }
+  void sift_down(uint32_t p) {
+    const uint32_t i = heap_[p];
+    const uint32_t n = static_cast<uint32_t>(heap_.size());
+    for (;;) {
+      uint32_t c = 2 * p + 1;
+      if (c >= n) break;
+      if (c + 1 < n && less(heap_[c + 1], heap_[c])) ++c;
+      if (!less(heap_[c], i)) break;
+      place(p, heap_[c]);
+      p = c;
+    }
+    place(p, i);
+  }
+  void on_load_changed(uint32_t i) override {
+    const uint32_t p = pos_[i];
+    if (p == kNone) return;
+    sift_up(p);
+    sift_down(pos_[i]);
   }
   void on_view_changed() override {
-    if (cursor_ >= candidates_.size()) cursor_ = 0;
+    for (uint32_t i : heap_) pos_[i] = kNone;
+    heap_.assign(candidates_.begin(), candidates_.end());
+    for (uint32_t k = 0; k < heap_.size(); ++k) {
+      pos_[heap_[k]] = k;
+      weight_[heap_[k]] = weights_[k];
+    }
+    for (uint32_t p = static_cast<uint32_t>(heap_.size() / 2); p-- > 0;) sift_down(p);
   }
-  size_t cursor_ = 0;
+  std::vector<uint32_t> heap_;    // candidate endpoint indices, min at [0]
+  std::vector<uint32_t> pos_;     // per endpoint: its heap position or kNone
+  std::vector<uint32_t> weight_;  // per endpoint: the view's weight
+  std::vector<uint64_t> seq_;     // per endpoint: when last picked
+  uint64_t clock_ = 0;
 };
 
 // least_request: power of two choices. Two distinct random candidates; the one

@@ -123,7 +123,10 @@ void LoadBalancer::rebuild(TimeNs now) {
 
 void LoadBalancer::on_request_end(uint32_t i, TimeNs latency, bool success, TimeNs now) {
   if (i >= outstanding_.size()) return;
-  if (outstanding_[i] > 0) --outstanding_[i];
+  if (outstanding_[i] > 0) {
+    --outstanding_[i];
+    on_load_changed(i);
+  }
   const LbOptions& o = plan_->options();
   double sample = static_cast<double>(std::max<TimeNs>(latency, 0));
   const bool fresh = ewma_[i] > 0 && now - ewma_at_[i] <= o.ewma_stale;

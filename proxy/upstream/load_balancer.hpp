@@ -97,7 +97,9 @@ class LoadBalancer {
   // success feed least_request's EWMA and smooth WRR's effective weight). Call
   // end exactly once per start, on the balancer the endpoint was picked from.
   void on_request_start(uint32_t i) {
-    if (i < outstanding_.size()) ++outstanding_[i];
+    if (i >= outstanding_.size()) return;
+    ++outstanding_[i];
+    on_load_changed(i);
   }
   void on_request_end(uint32_t i, TimeNs latency, bool success, TimeNs now);
 
@@ -119,6 +121,8 @@ class LoadBalancer {
   // The view changed (candidates, weights): rebuild derived per-policy state.
   virtual void on_view_changed() {}
   virtual void on_failure(uint32_t) {}
+  // outstanding_[i] changed.
+  virtual void on_load_changed(uint32_t) {}
 
   static bool excluded(const PickContext& ctx, uint32_t i) {
     return ctx.exclude != nullptr && ctx.exclude->contains(i);

@@ -249,3 +249,35 @@ TEST_CASE("per-worker balancers with different seeds start round robin at differ
   for (uint64_t seed = 1; seed <= 8; ++seed) firsts.insert(*LoadBalancer::create(plan, table, seed)->pick({kT0, 0, nullptr}));
   CHECK(firsts.size() > 2);
 }
+
+TEST_CASE("least connections always picks a minimum load per weight (random workload)") {
+  std::vector<Spec> specs;
+  for (uint32_t k = 0; k < 50; ++k) specs.push_back({1 + k % 4, 0});
+  Harness h(specs, LbPolicy::kLeastConnections, 5);
+  SeededRandom rng(99);
+  std::vector<uint32_t> open;
+  for (int step = 0; step < 20000; ++step) {
+    if (step % 1000 == 500) h.table->set_active(rng.below(50), rng.below(2) == 0, kT0, "flip");
+    if (!open.empty() && rng.below(3) == 0) {
+      size_t k = rng.below(static_cast<uint32_t>(open.size()));
+      h.lb->on_request_end(open[k], kNsPerMs, true, kT0);
+      open[k] = open.back();
+      open.pop_back();
+      continue;
+    }
+    Exclusion ex;
+    if (rng.below(4) == 0)
+      for (int k = 0; k < 3; ++k) ex.add(rng.below(50));
+    auto i = h.lb->pick({kT0, 0, &ex});
+    REQUIRE(i);
+    // brute force: no available, non-excluded endpoint has a lower load per weight
+    for (uint32_t j = 0; j < 50; ++j) {
+      if (!h.table->available(j, kT0) || ex.contains(j)) continue;
+      CHECK_FALSE(uint64_t{h.lb->outstanding(j)} * specs[*i].weight <
+                  uint64_t{h.lb->outstanding(*i)} * specs[j].weight);
+    }
+    CHECK_FALSE(ex.contains(*i));
+    h.lb->on_request_start(*i);
+    open.push_back(*i);
+  }
+}
