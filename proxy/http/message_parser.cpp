@@ -171,7 +171,12 @@ ParseResult MessageParser::parse(std::string_view input) {
     default:
       break;
   }
-  const char* data = input.data();
+  // Never hand llhttp a null pointer: it restarts an open span (a body) at
+  // the data pointer, and a null one ends the span, so the next call would
+  // report body bytes from address 0 (a huge length). An empty non-null
+  // input keeps the span alive and still collects a held event.
+  static constexpr char kNoInput[1] = {0};
+  const char* data = input.data() != nullptr ? input.data() : kNoInput;
   size_t total = input.size();
   size_t pos = 0;
   // A few internal pauses (trailer start) may happen per call; every loop turn

@@ -303,3 +303,34 @@ TEST_CASE("empty lines before a request line are skipped, but bounded") {
   for (int i = 0; i < 20000; ++i) many += "\r\n";
   CHECK(drive_request(many + "GET / HTTP/1.1\r\nHost: h\r\n\r\n").error == 431);
 }
+
+TEST_CASE("an empty input between body pieces keeps the body intact (chunked and Content-Length)") {
+  // The connection layer calls parse({}) (a null view) to collect held events
+  // whenever its input buffer runs dry in the middle of a body.
+  for (bool chunked : {true, false}) {
+    std::string body(3000, 'b');
+    std::string req = chunked ? "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "bb8\r\n" + body + "\r\n0\r\n\r\n"
+                              : "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n" + body;
+    RequestParser p(Limits{});
+    std::string got;
+    bool complete = false;
+    std::string_view in(req);
+    for (int guard = 0; guard < 10000 && !complete; ++guard) {
+      std::string_view piece = in.substr(0, std::min<size_t>(in.size(), 100));
+      ParseResult r = p.parse(piece);
+      REQUIRE(r.event != ParseEvent::kError);
+      if (r.event == ParseEvent::kBody) got.append(r.body);
+      if (r.event == ParseEvent::kMessageComplete) complete = true;
+      in.remove_prefix(r.consumed);
+      if (r.consumed == piece.size()) {
+        ParseResult e = p.parse(std::string_view());
+        REQUIRE(e.event != ParseEvent::kError);
+        REQUIRE(e.event != ParseEvent::kBody);
+        if (e.event == ParseEvent::kMessageComplete) complete = true;
+      }
+    }
+    CHECK(complete);
+    CHECK(got == body);
+  }
+}
