@@ -311,7 +311,12 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         break;
       }
       if (closing_) break;
-      if (res == -ECANCELED && client_paused_) break;  // back-pressure; resume_client re-arms
+      if (res == -ECANCELED && client_paused_) {
+        // Back-pressure. A resume_client() that came while the cancel was in
+        // flight found recv_ still armed: check again now that it is not.
+        pump_client();
+        break;
+      }
       if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
         client_eof_ = true;
         on_client_eof();
@@ -844,6 +849,7 @@ void HttpConnection::pump_upstream() {
     }
     if (out_.bytes() >= high_water()) {
       up_->pause_recv();
+      flush_client();  // the send may not be armed (called from flush_client itself)
       return;
     }
     io::Buffer* b = up_in_.empty() ? nullptr : up_in_.front();

@@ -40,7 +40,10 @@ void UpstreamConn::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 void UpstreamConn::pause_recv() {
   if (paused_ || closing_) return;
   paused_ = true;
-  if (recv_.armed()) pool_->loop_->cancel(recv_);
+  if (recv_.armed()) {
+    pool_->loop_->cancel(recv_);
+    pause_cancel_ = true;
+  }
 }
 
 void UpstreamConn::resume_recv() {
@@ -73,7 +76,13 @@ void UpstreamConn::on_complete(io::Op& op, int res) {
         user_->on_upstream_data(*this, b);
         return;
       }
-      if (res == -ECANCELED && paused_ && !closing_) return;  // paused; resume_recv re-arms
+      if (res == -ECANCELED && pause_cancel_ && !closing_) {
+        // The cancel of pause_recv(). A resume_recv() may have come while it
+        // was in flight (recv_ still armed then): re-arm now.
+        pause_cancel_ = false;
+        if (!paused_ && !eof_ && connected_) loop->recv(recv_, fd_);
+        return;
+      }
       eof_ = true;
       if (closing_) break;
       if (!user_) {  // idle connection closed by the backend
