@@ -132,6 +132,7 @@ void MessageParser::start_message() {
   facts_ = Facts{};
   body_total_ = 0;
   switching_ = false;
+  chunk_crlf_pending_ = 0;
 }
 
 ParseResult MessageParser::fail(HttpError e, size_t consumed) {
@@ -182,6 +183,9 @@ ParseResult MessageParser::parse(std::string_view input) {
   // A few internal pauses (trailer start) may happen per call; every loop turn
   // either consumes input or returns, so this is bounded by the input size + 2.
   while (true) {
+    for (size_t i = pos; chunk_crlf_pending_ > 0 && i < total; ++i, --chunk_crlf_pending_)
+      if (data[i] != (chunk_crlf_pending_ == 2 ? '\r' : '\n'))
+        return fail({default_status_, "chunk data not followed by CRLF"}, pos);
     if (phase_ == Phase::kIdle && pos < total) phase_ = Phase::kHead;
     size_t limit = total - pos;
     HttpError guard_error;
@@ -432,6 +436,9 @@ int MessageParser::on_body(llhttp_t* p, const char* at, size_t len) {
     return m->fail_cb(413, "request body too large");
   m->body_ = std::string_view(at, len);
   m->event_ = ParseEvent::kBody;
+  // End of a chunk's data (the pause below makes parse() return right here,
+  // so its next call starts with the two bytes llhttp will skip).
+  if (m->facts_.body == BodyKind::kChunked && p->content_length == 0) m->chunk_crlf_pending_ = 2;
   return HPE_PAUSED;
 }
 

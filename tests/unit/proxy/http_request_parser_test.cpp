@@ -334,3 +334,17 @@ TEST_CASE("an empty input between body pieces keeps the body intact (chunked and
     CHECK(got == body);
   }
 }
+
+TEST_CASE("chunk data must be followed by CRLF (llhttp 8 skips those two bytes unchecked)") {
+  const std::string pre = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello";
+  for (size_t chunk : {1u, 2u, 3u, 1000u}) {
+    CHECK(drive_request(pre + "XX0\r\n\r\n", chunk).error == 400);
+    CHECK(drive_request(pre + "\rX0\r\n\r\n", chunk).error == 400);
+    CHECK(drive_request(pre + "\n\r0\r\n\r\n", chunk).error == 400);
+    Run ok = drive_request(pre + "\r\n3\r\nabc\r\n0\r\n\r\n", chunk);
+    CHECK(ok.error == 0);
+    REQUIRE(ok.messages.size() == 1);
+    CHECK(ok.messages[0].body == "helloabc");
+    CHECK(ok.messages[0].complete);
+  }
+}
