@@ -70,8 +70,9 @@ void UpstreamConn::on_complete(io::Op& op, int res) {
         io::Buffer* b = op.take_buffer();
         if (closing_ || !user_) {  // idle in the pool: unexpected bytes, the connection is unusable
           loop->pool().release(b);
-          if (!closing_) pool_->close(this);
-          break;
+          if (closing_) break;
+          pool_->close(this);  // may delete this
+          return;
         }
         user_->on_upstream_data(*this, b);
         return;
@@ -87,8 +88,8 @@ void UpstreamConn::on_complete(io::Op& op, int res) {
       if (closing_) break;
       if (!user_) {  // idle connection closed by the backend
         LOG_DEBUG("upstream %s: idle connection closed by peer", address_.str().c_str());
-        pool_->close(this);
-        break;
+        pool_->close(this);  // may delete this
+        return;
       }
       user_->on_upstream_closed(*this, res);
       return;
