@@ -2,7 +2,8 @@
 """WebSocket through portico: the upgrade handshake reaches the origin with
 Upgrade/Connection intact, the 101 and Sec-WebSocket-Accept come back, masked
 text/binary frames (small, 126-length and 127-length) and a ping are echoed,
-and a close frame ends the tunnel on both sides."""
+a close frame ends the tunnel on both sides; a frame sent along with the
+handshake is delivered after the 101; a refused upgrade is a plain response."""
 import base64
 import hashlib
 import os
@@ -51,6 +52,21 @@ def run(t: TestContext) -> None:
         check(c.closed(3), "tunnel not closed after the origin closed")
     check(origin.ws_frames == len(messages) + 2, f"origin saw {origin.ws_frames} frames")
     origin.wait_for(lambda s: s.active == 0, 3, "origin connection closed")
+    # A frame written right behind the handshake (before the 101) belongs to the tunnel.
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        early = ws_frame(0x1, b"early bird", mask=os.urandom(4))
+        c.send((f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode() + early)
+        r = read_response(c.reader)
+        check(r is not None and r.status == 101, f"second handshake: {r and r.status}")
+        f = ws_read_frame(c.reader)
+        check(f is not None and f[3] == b"early bird", f"frame sent with the handshake: {f}")
+    # An upgrade the origin refuses is an ordinary response.
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")  # no key: the origin answers 400
+        r = read_response(c.reader)
+        check(r is not None and r.status == 400, f"refused upgrade: {r and r.status}")
 
 
 if __name__ == "__main__":
