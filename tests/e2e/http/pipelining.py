@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Pipelining: 10 requests written at once (proxied GETs and POSTs with bodies,
 a HEAD, a local response) get 10 responses in request order on the same
-connection, over one upstream connection."""
+connection, over one upstream connection; so do 10 pipelined requests with
+bodies up to 630 KB and 300 KB responses (intact, in order)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, TestContext, check, main  # noqa: E402
+from portico_harness import ListenerSpec, Pattern, TestContext, check, main  # noqa: E402
 from http_origin import HttpClient, HttpOrigin, build_request, http_config  # noqa: E402
 
 
@@ -57,6 +58,19 @@ def run(t: TestContext) -> None:
     want = [tg for m, tg, _ in plan if tg != "/local"] + ["/echo?after"]
     check(seen == want, f"origin saw {seen}, expected {want}")
     check(origin.accepted == 1, f"pipelined requests used {origin.accepted} upstream connections")
+    # 10 pipelined requests with big responses and bodies (back-pressure while
+    # later requests wait in portico's input).
+    big = [(f"/big?n={300_000 + i}&seed={i}", b"u" * (i * 70_000)) for i in range(10)]
+    with HttpClient(("127.0.0.1", port), timeout=10) as c:
+        c.send(b"".join(build_request("POST" if b else "GET", tg, body=b or None) for tg, b in big))
+        for i, (tg, b) in enumerate(big):
+            r = c.response()
+            check(r is not None and r.status == 200, f"big pipelined response {i}: {r and r.status}")
+            want = Pattern(i).sha256(300_000 + i)
+            check(r.body_len == 300_000 + i and r.body_sha == want,
+                  f"big pipelined response {i}: {r.body_len} bytes, intact={r.body_sha == want}")
+    got = [(q.target, q.body_len) for q in origin.reqs()[-10:]]
+    check(got == [(tg, len(b)) for tg, b in big], f"origin saw {got}")
 
 
 if __name__ == "__main__":
