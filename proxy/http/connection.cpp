@@ -675,6 +675,9 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   if (auto id = ensure_request_id(hs, http_->rng())) request_id_.assign(*id);
   else ok = false;
   ok = ok && apply_transform(hs, route.request_headers);
+  // Absolute-form: the target's authority is the host (RFC 9112 3.2.2); it is
+  // what we routed on, so the origin must not see a different Host field.
+  if (!h.target.empty() && h.target[0] != '/' && h.target != "*") ok = ok && hs.set("Host", h.host);
   if (route.rewrite_host) ok = ok && hs.set("Host", *route.rewrite_host);
   char target_buf[8192];
   std::string_view target = h.target;
