@@ -3,7 +3,8 @@
 client's), X-Forwarded-Proto and X-Forwarded-Host (client values replaced),
 Via (appended) and X-Request-Id (generated, or the client's kept) reach the
 origin; hop-by-hop fields (Connection and what it names, Keep-Alive, TE,
-Trailer, Proxy-*) do not, in either direction."""
+Trailer, Proxy-*) do not, in either direction. An absolute-form request
+reaches the origin in origin-form with the target's authority as Host."""
 import os
 import re
 import sys
@@ -70,6 +71,15 @@ def run(t: TestContext) -> None:
         r = c.request("GET", "/after")  # the client's keep-alive survived Connection: keep-alive, X-Hop
         check(r.status == 200, f"after: {r.status}")
     check(origin.accepted == 1, f"origin connections: {origin.accepted}")
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        # absolute-form: the target's authority is the host; origin-form upstream
+        c.send(b"GET http://abs.test:8080/p/q?x=1 HTTP/1.1\r\nHost: other.test\r\n\r\n")
+        r = c.response()
+        check(r is not None and r.status == 200, "absolute-form request")
+        q = origin.reqs()[-1]
+        check(q.target == "/p/q?x=1", f"absolute-form target forwarded as {q.target!r}")
+        check(header_all(q.headers, "Host") == ["abs.test:8080"], f"absolute-form Host: {header_all(q.headers, 'Host')}")
+        check(q.header("X-Forwarded-Host") == "abs.test:8080", f"absolute-form XFH {q.header('X-Forwarded-Host')}")
     with HttpClient(("127.0.0.1", port), timeout=5) as c:
         c.send(b"GET /ten HTTP/1.0\r\nHost: x\r\n\r\n")
         r = c.response()

@@ -3,7 +3,8 @@
 right after its response (without Connection: close) never makes a client
 see an error; and an origin that takes the next request on a reused
 connection and closes it without answering (the close raced the request) has
-that GET retried once, transparently, on a fresh connection."""
+that GET retried once, transparently, on a fresh connection; a POST whose
+body was sent is not replayed (502)."""
 import os
 import sys
 import time
@@ -48,6 +49,15 @@ def run(t: TestContext) -> None:
     seen = [q.target for q in dropper.reqs()]
     for i in range(N):
         check(seen.count(f"/drop/{i}") in (1, 2), f"/drop/{i} sent {seen.count(f'/drop/{i}')} times")
+    # A POST with a body that reached the origin is never replayed: 502.
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        r = c.request("GET", "/drop/first")  # leaves a pooled connection the origin will drop
+        check(r.status == 200, f"GET before the POST: {r.status}")
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        r = c.request("POST", "/drop/post", body=b"pay once")
+        check(r.status == 502, f"POST on a dropped pooled connection: {r.status}, expected 502 (not replayed)")
+    posts = [q for q in dropper.reqs() if q.target == "/drop/post"]
+    check(len(posts) == 1, f"the POST reached the origin {len(posts)} times")
 
 
 if __name__ == "__main__":
