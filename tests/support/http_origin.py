@@ -15,6 +15,7 @@ Only the last path segment counts (so /v2/big is /big), and .../status/NNN.
     /hang                reads the request and never answers (until the peer or stop closes)
     /close               reads the request and closes without answering
     /garbage             answers bytes that are not an HTTP response, then closes
+    /raw?r=B64           answers the (urlsafe base64) bytes as they are, then closes
     /ws                  101 Switching Protocols + WebSocket echo (text/binary/ping/close)
     /hop                 like the default, with hop-by-hop response fields added
     anything else        200, JSON describing the request: method, target, version,
@@ -335,6 +336,9 @@ class HttpOrigin(TcpServer):
                     continue
             return False
         if path == "/close":
+            return False
+        if path == "/raw":
+            self.send(conn, base64.urlsafe_b64decode(q["r"]))
             return False
         if path == "/garbage":
             self.send(conn, b"THIS IS NOT HTTP\r\n\r\n")

@@ -3,13 +3,16 @@
 never answers is a 504 at the route's timeout, or at the cluster's
 response_timeout without one; a connect that hangs is a 504 at the cluster's
 connect_timeout; a backend that closes without answering, or answers
-garbage, is a 502. Each error response closes the client connection."""
+garbage, or a malformed/ambiguous response (CL+TE, differing CLs, obs-fold,
+bare LF, bad chunk, bad status) is a 502. Each error response closes the
+client connection."""
+import base64
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, NeverAcceptsListener, TestContext, check, free_port, log, main  # noqa: E402
+from portico_harness import ListenerSpec, NeverAcceptsListener, TestContext, TestFailure, check, free_port, log, main  # noqa: E402
 from http_origin import HttpClient, HttpOrigin, http_config  # noqa: E402
 
 MARGIN = 0.7
@@ -51,6 +54,30 @@ def run(t: TestContext) -> None:
     timed("/blackhole/x", 504, 0.6, 0.6 + MARGIN)      # cluster connect_timeout
     timed("/close", 502, 0, 0.5)
     timed("/garbage", 502, 0, 0.5)
+    # malformed or ambiguous responses are 502, never passed on
+    bad = {"CL and TE": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+           "differing CLs": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+           "obs-fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+           "bare LF": b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+           "bad chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+           "bad status": b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+           "space before colon": b"HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n",
+           "short body": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"}
+    for name, raw in bad.items():
+        with HttpClient(("127.0.0.1", port), timeout=5) as c:
+            target = "/raw?r=" + base64.urlsafe_b64encode(raw).decode()
+            if name in ("short body", "bad chunk"):
+                # The head went out already (bodies are streamed): the client
+                # must see a cut (reset or EOF), never a complete response.
+                try:
+                    r = c.request("GET", target)
+                    raise TestFailure(f"{name}: complete response {r.status} {r.body!r}")
+                except (ConnectionResetError, TestFailure) as e:
+                    check(isinstance(e, ConnectionResetError) or "EOF" in str(e), f"{name}: {e}")
+                continue
+            r = c.request("GET", target)
+            check(r.status == 502, f"upstream response with {name}: {r.status}, expected 502")
+            check(c.closed(2), f"upstream response with {name}: client connection left open")
     check(origin.hanging == 2, f"origin saw {origin.hanging} hanging requests, expected 2")
     origin.wait_for(lambda s: s.active == 0, 3, "portico to close the timed-out upstream connections")
     with HttpClient(("127.0.0.1", port), timeout=5) as c:  # the cluster still works
