@@ -2,12 +2,14 @@
 """Keep-alive on both sides: many requests over one client connection use one
 upstream connection (the origin counts its TCP connections), later client
 connections reuse the pooled upstream connection, and Connection: close from
-the client ends the client connection after the response."""
+the client ends the client connection after the response; idle client and
+pooled upstream connections are closed at their idle timeouts."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, TestContext, check, main  # noqa: E402
+from portico_harness import ListenerSpec, TestContext, check, main, wait_closed  # noqa: E402
 from http_origin import HttpClient, HttpOrigin, curl, http_config  # noqa: E402
 
 N = 30
@@ -19,8 +21,8 @@ def run(t: TestContext) -> None:
     cfg = http_config(
         workers=1,  # the pool is per worker
         listeners=f'  - {{ name: web, bind: "127.0.0.1:{port}", protocol: http, '
-                  f'routes: [ {{ cluster: app }} ] }}',
-        clusters=f'  - {{ name: app, endpoints: [ "{origin.endpoint}" ], pool: {{ max_idle: 4, idle_timeout: 30s }} }}')
+                  f'routes: [ {{ cluster: app }} ], timeouts: {{ idle: 2s }} }}',
+        clusters=f'  - {{ name: app, endpoints: [ "{origin.endpoint}" ], pool: {{ max_idle: 4, idle_timeout: 1500ms }} }}')
     t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
     with HttpClient(("127.0.0.1", port)) as c:
         for i in range(N):
@@ -60,6 +62,16 @@ def run(t: TestContext) -> None:
         check(r is not None and r.status == 200, f"HTTP/1.0: {r}")
         check(c.closed(3), "portico kept an HTTP/1.0 connection open")
     check(origin.accepted == 1, f"upstream connections: {origin.accepted} (expected 1 throughout)")
+    # Idle timeouts: the client connection (timeouts.idle 2s) and the pooled
+    # upstream connection (pool.idle_timeout 1.5s) are closed by portico.
+    with HttpClient(("127.0.0.1", port)) as c:
+        r = c.request("GET", "/last")
+        check(r.status == 200, f"last: {r.status}")
+        t0 = time.monotonic()
+        kind, dt = wait_closed(c.sock, 5, "idle client connection")
+        check(1.9 <= dt <= 3.0, f"idle client connection closed after {dt:.2f}s, expected 2s")
+    origin.wait_for(lambda s: s.active == 0, 3, "the pooled upstream connection to reach its idle timeout")
+    check(time.monotonic() - t0 < 3.5, "pooled connection closed late")
 
 
 if __name__ == "__main__":
