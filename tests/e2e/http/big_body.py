@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Big bodies: a 256 MiB request body streamed up and a 256 MiB response body
-streamed down through portico arrive intact (SHA-256 at the far end) while
-portico's RSS grows by less than 48 MiB (sampled from /proc, and VmHWM)."""
+streamed down through portico arrive intact (SHA-256 at the far end), and a
+client that stops reading holds the origin back, while portico's RSS grows
+by less than 48 MiB (sampled from /proc, and VmHWM)."""
 import hashlib
 import os
+import socket
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import MiB, ListenerSpec, Pattern, TestContext, TestFailure, check, log, main  # noqa: E402
+from portico_harness import KiB, MiB, ListenerSpec, Pattern, TestContext, TestFailure, check, log, main  # noqa: E402
 from http_origin import HttpClient, HttpOrigin, http_config  # noqa: E402
 
 TOTAL = 256 * MiB
@@ -62,6 +64,18 @@ def run(t: TestContext) -> None:
             check(r.body_len == TOTAL, f"download: {r.body_len} of {TOTAL} bytes")
             check(r.body_sha == Pattern(34).sha256(TOTAL), "download: the 256 MiB arrived corrupted")
             log(f"download of 256 MiB: {time.monotonic() - t0:.1f}s")
+        # A client that stops reading: the origin is held back too.
+        with HttpClient(("127.0.0.1", port), timeout=40) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * KiB)
+            out0 = origin.bytes_out
+            c.send(f"GET /big?n={64 * MiB}&seed=35 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            time.sleep(2)
+            ahead = origin.bytes_out - out0
+            log(f"client stalled 2s: the origin sent {ahead / MiB:.1f} MiB of 64 MiB")
+            check(ahead < 24 * MiB, f"no back-pressure: the origin sent {ahead / MiB:.1f} MiB to a stalled client")
+            r = c.response()
+            check(r is not None and r.body_len == 64 * MiB and r.body_sha == Pattern(35).sha256(64 * MiB),
+                  "the 64 MiB after the stall arrived incomplete or corrupted")
     finally:
         stop.set()
         th.join(2)
