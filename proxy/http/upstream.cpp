@@ -77,10 +77,11 @@ void UpstreamConn::on_complete(io::Op& op, int res) {
         user_->on_upstream_data(*this, b);
         return;
       }
-      if (res == -ECANCELED && pause_cancel_ && !closing_) {
+      const bool pause_cancel = pause_cancel_;  // this is the final completion
+      pause_cancel_ = false;
+      if (res == -ECANCELED && pause_cancel && !closing_) {
         // The cancel of pause_recv(). A resume_recv() may have come while it
         // was in flight (recv_ still armed then): re-arm now.
-        pause_cancel_ = false;
         if (!paused_ && !eof_ && connected_) loop->recv(recv_, fd_);
         return;
       }
