@@ -317,7 +317,13 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         pump_client();
         break;
       }
-      if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
+      if (res == -ECONNRESET && !tunnel_) {
+        // Not a half-close: nothing can reach this client any more, so
+        // abandon the exchange (and the upstream request) now.
+        LOG_DEBUG("http %s: %s: client reset", listener_->name.c_str(), client_ip_.c_str());
+        if (req_ != Req::kIdle) log_access();
+        close_now(false);
+      } else if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
         client_eof_ = true;
         on_client_eof();
       } else {
