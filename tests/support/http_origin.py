@@ -205,12 +205,22 @@ class HttpOrigin(TcpServer):
         self.dropped = 0
         self.hanging = 0
         self.ws_frames = 0
+        self.open_idx: set[int] = set()  # indexes (1-based accept order) of connections being served
 
     def reqs(self, path: str | None = None) -> list[OriginRequest]:
         with self.lock:
             return [r for r in self.requests if path is None or r.path == path]
 
     def handle(self, conn: socket.socket, index: int) -> None:
+        with self.lock:
+            self.open_idx.add(index)
+        try:
+            self._serve(conn, index)
+        finally:
+            with self.lock:
+                self.open_idx.discard(index)
+
+    def _serve(self, conn: socket.socket, index: int) -> None:
         conn.settimeout(60)
         r = ConnReader(conn)
         n_on_conn = 0

@@ -2,8 +2,9 @@
 """Clients that go away mid-exchange: a client closing during a 64 MiB
 download, or in the middle of a 16 MiB upload, or while the origin has not
 answered yet, makes portico close that upstream connection (it never goes
-back to the pool with half a message on it) within a bounded time; the next
-requests are served normally."""
+back to the pool with half a message on it) within a bounded time, and so
+does a client resetting its connection while the origin has not answered
+(with a 30 s response timeout); the next requests are served normally."""
 import os
 import socket
 import sys
@@ -49,12 +50,17 @@ def run(t: TestContext) -> None:
     served("an aborted upload")
     check(not origin.reqs("/sink") or origin.reqs("/sink")[-1].body_len < 16 * MiB, "upload completed?")
     check(origin.accepted > before, "the half-uploaded upstream connection was reused")
-    # client gone while the origin has not answered
+    # client reset while the origin has not answered: the upstream request is abandoned
     c = HttpClient(("127.0.0.1", port), timeout=5)
     c.send(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
     origin.wait_for(lambda s: s.hanging == 1, 3, "the hanging request")
+    hang_conn = origin.reqs("/hang")[-1].conn
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     c.close()
-    origin.wait_for(lambda s: s.active <= 1, 5, "idle connections only")
+    t0 = time.monotonic()
+    origin.wait_for(lambda s: hang_conn not in s.open_idx, 5,
+                    "portico to close the upstream connection of a request whose client reset")
+    check(time.monotonic() - t0 < 3, "upstream connection of a reset client kept until a timeout")
     served("a client that left a pending request")
 
 
