@@ -39,7 +39,6 @@ import re
 import socket
 import struct
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit

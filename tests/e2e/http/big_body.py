@@ -3,7 +3,6 @@
 streamed down through portico arrive intact (SHA-256 at the far end), and a
 client that stops reading holds the origin back, while portico's RSS grows
 by less than 48 MiB (sampled from /proc, and VmHWM)."""
-import hashlib
 import os
 import socket
 import sys

@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import MiB, ListenerSpec, Pattern, TestContext, check, main  # noqa: E402
-from http_origin import HttpClient, curl, header, http_config  # noqa: E402
+from http_origin import HttpClient, curl, http_config  # noqa: E402
 
 FILES = {
     "index.html": b"<h1>home</h1>\n",
