@@ -315,8 +315,19 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         break;
       }
       if (closing_) break;
-      if (res == -ECANCELED && client_paused_) break;  // back-pressure; resume_client re-arms
-      if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
+      if (res == -ECANCELED && client_paused_) {
+        // Back-pressure. A resume_client() that came while the cancel was in
+        // flight found recv_ still armed: check again now that it is not.
+        pump_client();
+        break;
+      }
+      if (res == -ECONNRESET && !tunnel_) {
+        // Not a half-close: nothing can reach this client any more, so
+        // abandon the exchange (and the upstream request) now.
+        LOG_DEBUG("http %s: %s: client reset", listener_->name.c_str(), client_ip_.c_str());
+        if (req_ != Req::kIdle) log_access();
+        close_now(false);
+      } else if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
         client_eof_ = true;
         on_client_eof();
       } else {
@@ -670,6 +681,9 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   if (auto id = ensure_request_id(hs, http_->rng())) request_id_.assign(*id);
   else ok = false;
   ok = ok && apply_transform(hs, route.request_headers);
+  // Absolute-form: the target's authority is the host (RFC 9112 3.2.2); it is
+  // what we routed on, so the origin must not see a different Host field.
+  if (!h.target.empty() && h.target[0] != '/' && h.target != "*") ok = ok && hs.set("Host", h.host);
   if (route.rewrite_host) ok = ok && hs.set("Host", *route.rewrite_host);
   char target_buf[8192];
   std::string_view target = h.target;
@@ -844,6 +858,7 @@ void HttpConnection::pump_upstream() {
     }
     if (out_.bytes() >= high_water()) {
       up_->pause_recv();
+      flush_client();  // the send may not be armed (called from flush_client itself)
       return;
     }
     io::Buffer* b = up_in_.empty() ? nullptr : up_in_.front();

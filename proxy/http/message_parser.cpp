@@ -132,6 +132,7 @@ void MessageParser::start_message() {
   facts_ = Facts{};
   body_total_ = 0;
   switching_ = false;
+  chunk_crlf_pending_ = 0;
 }
 
 ParseResult MessageParser::fail(HttpError e, size_t consumed) {
@@ -171,12 +172,20 @@ ParseResult MessageParser::parse(std::string_view input) {
     default:
       break;
   }
-  const char* data = input.data();
+  // Never hand llhttp a null pointer: it restarts an open span (a body) at
+  // the data pointer, and a null one ends the span, so the next call would
+  // report body bytes from address 0 (a huge length). An empty non-null
+  // input keeps the span alive and still collects a held event.
+  static constexpr char kNoInput[1] = {0};
+  const char* data = input.data() != nullptr ? input.data() : kNoInput;
   size_t total = input.size();
   size_t pos = 0;
   // A few internal pauses (trailer start) may happen per call; every loop turn
   // either consumes input or returns, so this is bounded by the input size + 2.
   while (true) {
+    for (size_t i = pos; chunk_crlf_pending_ > 0 && i < total; ++i, --chunk_crlf_pending_)
+      if (data[i] != (chunk_crlf_pending_ == 2 ? '\r' : '\n'))
+        return fail({default_status_, "chunk data not followed by CRLF"}, pos);
     if (phase_ == Phase::kIdle && pos < total) phase_ = Phase::kHead;
     size_t limit = total - pos;
     HttpError guard_error;
@@ -427,6 +436,9 @@ int MessageParser::on_body(llhttp_t* p, const char* at, size_t len) {
     return m->fail_cb(413, "request body too large");
   m->body_ = std::string_view(at, len);
   m->event_ = ParseEvent::kBody;
+  // End of a chunk's data (the pause below makes parse() return right here,
+  // so its next call starts with the two bytes llhttp will skip).
+  if (m->facts_.body == BodyKind::kChunked && p->content_length == 0) m->chunk_crlf_pending_ = 2;
   return HPE_PAUSED;
 }
 

@@ -155,6 +155,9 @@ class MessageParser {
   Facts facts_;
   uint64_t body_total_ = 0;
   bool switching_ = false;  // response 101 / request upgrade: stop at message end
+  // llhttp 8 skips the two bytes after a chunk's data without looking at
+  // them; parse() checks they are CRLF (2 = both still to come).
+  uint8_t chunk_crlf_pending_ = 0;
 
   // Set by callbacks for parse() to report.
   ParseEvent event_ = ParseEvent::kNeedMore;

@@ -42,7 +42,10 @@ void UpstreamConn::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 void UpstreamConn::pause_recv() {
   if (paused_ || closing_) return;
   paused_ = true;
-  if (recv_.armed()) pool_->loop_->cancel(recv_);
+  if (recv_.armed()) {
+    pool_->loop_->cancel(recv_);
+    pause_cancel_ = true;
+  }
 }
 
 void UpstreamConn::resume_recv() {
@@ -69,19 +72,27 @@ void UpstreamConn::on_complete(io::Op& op, int res) {
         io::Buffer* b = op.take_buffer();
         if (closing_ || !user_) {  // idle in the pool: unexpected bytes, the connection is unusable
           loop->pool().release(b);
-          if (!closing_) pool_->close(this);
-          break;
+          if (closing_) break;
+          pool_->close(this);  // may delete this
+          return;
         }
         user_->on_upstream_data(*this, b);
         return;
       }
-      if (res == -ECANCELED && paused_ && !closing_) return;  // paused; resume_recv re-arms
+      const bool pause_cancel = pause_cancel_;  // this is the final completion
+      pause_cancel_ = false;
+      if (res == -ECANCELED && pause_cancel && !closing_) {
+        // The cancel of pause_recv(). A resume_recv() may have come while it
+        // was in flight (recv_ still armed then): re-arm now.
+        if (!paused_ && !eof_ && connected_) loop->recv(recv_, fd_);
+        return;
+      }
       eof_ = true;
       if (closing_) break;
       if (!user_) {  // idle connection closed by the backend
         LOG_DEBUG("upstream %s: idle connection closed by peer", address_.str().c_str());
-        pool_->close(this);
-        break;
+        pool_->close(this);  // may delete this
+        return;
       }
       user_->on_upstream_closed(*this, res);
       return;

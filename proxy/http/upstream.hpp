@@ -71,6 +71,7 @@ class UpstreamConn final : private io::OpHandler, private io::TimerHandler {
   bool reused_ = false;
   bool closing_ = false;
   bool paused_ = false;
+  bool pause_cancel_ = false;  // recv_ cancelled by pause_recv(), final completion pending
   bool eof_ = false;  // receive side finished (final recv completion seen)
 };
 

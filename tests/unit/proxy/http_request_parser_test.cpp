@@ -303,3 +303,48 @@ TEST_CASE("empty lines before a request line are skipped, but bounded") {
   for (int i = 0; i < 20000; ++i) many += "\r\n";
   CHECK(drive_request(many + "GET / HTTP/1.1\r\nHost: h\r\n\r\n").error == 431);
 }
+
+TEST_CASE("an empty input between body pieces keeps the body intact (chunked and Content-Length)") {
+  // The connection layer calls parse({}) (a null view) to collect held events
+  // whenever its input buffer runs dry in the middle of a body.
+  for (bool chunked : {true, false}) {
+    std::string body(3000, 'b');
+    std::string req = chunked ? "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "bb8\r\n" + body + "\r\n0\r\n\r\n"
+                              : "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n" + body;
+    RequestParser p(Limits{});
+    std::string got;
+    bool complete = false;
+    std::string_view in(req);
+    for (int guard = 0; guard < 10000 && !complete; ++guard) {
+      std::string_view piece = in.substr(0, std::min<size_t>(in.size(), 100));
+      ParseResult r = p.parse(piece);
+      REQUIRE(r.event != ParseEvent::kError);
+      if (r.event == ParseEvent::kBody) got.append(r.body);
+      if (r.event == ParseEvent::kMessageComplete) complete = true;
+      in.remove_prefix(r.consumed);
+      if (r.consumed == piece.size()) {
+        ParseResult e = p.parse(std::string_view());
+        REQUIRE(e.event != ParseEvent::kError);
+        REQUIRE(e.event != ParseEvent::kBody);
+        if (e.event == ParseEvent::kMessageComplete) complete = true;
+      }
+    }
+    CHECK(complete);
+    CHECK(got == body);
+  }
+}
+
+TEST_CASE("chunk data must be followed by CRLF (llhttp 8 skips those two bytes unchecked)") {
+  const std::string pre = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello";
+  for (size_t chunk : {1u, 2u, 3u, 1000u}) {
+    CHECK(drive_request(pre + "XX0\r\n\r\n", chunk).error == 400);
+    CHECK(drive_request(pre + "\rX0\r\n\r\n", chunk).error == 400);
+    CHECK(drive_request(pre + "\n\r0\r\n\r\n", chunk).error == 400);
+    Run ok = drive_request(pre + "\r\n3\r\nabc\r\n0\r\n\r\n", chunk);
+    CHECK(ok.error == 0);
+    REQUIRE(ok.messages.size() == 1);
+    CHECK(ok.messages[0].body == "helloabc");
+    CHECK(ok.messages[0].complete);
+  }
+}

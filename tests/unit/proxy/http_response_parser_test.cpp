@@ -116,3 +116,10 @@ TEST_CASE("keep-alive of responses") {
   CHECK_FALSE(drive_response("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").messages[0].keep_alive);
   CHECK(drive_response("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").messages[0].keep_alive);
 }
+
+TEST_CASE("a response chunk not followed by CRLF is a 502") {
+  for (size_t chunk : {1u, 1000u}) {
+    CHECK(drive_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n", chunk).error == 502);
+    CHECK(drive_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", chunk).error == 0);
+  }
+}
