@@ -91,15 +91,18 @@ void DnsModule::apply(DnsWorkerConfig& c) {
       udp.push_back(std::move(*u));
     } else if (s.udp_fd >= 0) {
       udp.push_back(std::make_unique<UdpServer>(this, s, next_socket_id_++));
-      if (engine_) udp.back()->start();
     }
     auto t = std::find_if(tcp_.begin(), tcp_.end(), [&](const auto& x) { return x && x->fd() == s.tcp_fd; });
     if (t != tcp_.end()) {
       tcp.push_back(std::move(*t));
     } else if (s.tcp_fd >= 0) {
       tcp.push_back(std::make_unique<TcpAcceptor>(this, s));
-      if (engine_) tcp.back()->start();
     }
+  }
+  // Serve only with an engine; start() is a no-op on sockets already serving.
+  if (engine_) {
+    for (auto& u : udp) u->start();
+    for (auto& t : tcp) t->start();
   }
   c.sockets.clear();  // the parts own the fds now
   for (auto& u : udp_)

@@ -39,7 +39,9 @@ DnsModule::TcpAcceptor::~TcpAcceptor() {
   if (fd_ >= 0) loop()->close(fd_);
 }
 
-void DnsModule::TcpAcceptor::start() { loop()->accept(accept_, fd_); }
+void DnsModule::TcpAcceptor::start() {
+  if (!accept_.armed() && !closing_ && !backoff_.armed()) loop()->accept(accept_, fd_);
+}
 
 void DnsModule::TcpAcceptor::close() {
   closing_ = true;

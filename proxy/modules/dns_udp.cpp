@@ -48,7 +48,9 @@ DnsModule::UdpServer::~UdpServer() {
   if (fd_ >= 0) loop()->close(fd_);
 }
 
-void DnsModule::UdpServer::start() { arm(); }
+void DnsModule::UdpServer::start() {
+  if (!recv_.armed() && !closing_) arm();
+}
 
 void DnsModule::UdpServer::arm() {
   iov_ = {buf_.data(), buf_.size()};
