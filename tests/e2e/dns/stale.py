@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """serve-stale (RFC 8767): when the upstream stops answering, an expired cached
-answer is served (TTL 30) once the upstream attempt times out; a name never
-cached gets SERVFAIL; every attempt reached the (silent) upstream."""
+answer is served (TTL 30) once the upstream attempt times out, and right after
+that failed refresh without asking again; a name never cached gets SERVFAIL."""
 import time
 
 from dns_common import dns_config, start_dns
@@ -30,11 +30,11 @@ def run(t: TestContext) -> None:
     check(up.count("svc.example.test") >= 2, "the refresh never reached the upstream")
     log(f"stale answer after {took:.2f}s, TTL 30")
 
-    # right after a failed refresh, stale is served at once
-    t0 = time.monotonic()
+    # right after a failed refresh, stale is served at once, without asking upstream again
+    asked = up.count("svc.example.test")
     r3 = dig(port, "svc.example.test", timeout=5)
-    check(r3.rdatas("A") == ["192.0.2.7"] and time.monotonic() - t0 < 0.25,
-          f"second stale answer: {r3.answer} after {time.monotonic() - t0:.2f}s")
+    check(r3.rdatas("A") == ["192.0.2.7"] and r3.ttls("A") == [30], f"second stale answer: {r3.answer}")
+    check(up.count("svc.example.test") == asked, "a stale answer right after a failed refresh asked upstream again")
 
     # never cached + upstream down: SERVFAIL after the attempts time out
     r4 = dig(port, "other.example.test", timeout=5)
