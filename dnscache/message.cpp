@@ -50,6 +50,9 @@ QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transpor
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, w, bytes.size()) != LDNS_STATUS_OK) return QueryCheck::kFormErr;
   PktPtr pkt(raw);
+  // RFC 6891 6.1.1: more than one OPT RR is FORMERR. ldns keeps only the last
+  // OPT and leaves the others out of its additional count.
+  if (LDNS_ARCOUNT(w) > ldns_pkt_arcount(pkt.get()) + 1) return QueryCheck::kFormErr;
   const ldns_rr_list* question = ldns_pkt_question(pkt.get());
   if (ldns_pkt_qdcount(pkt.get()) != 1 || ldns_rr_list_rr_count(question) != 1) {
     return QueryCheck::kFormErr;

@@ -12,6 +12,7 @@
 #include "conf/loader.hpp"
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
+#include "proxy/modules/dns_options.hpp"
 
 namespace portico::server {
 
@@ -19,6 +20,11 @@ namespace {
 
 std::string key_of(const conf::Listener& l) {
   return l.name + "|" + l.bind.str() + "|" + (l.protocol == conf::Protocol::kUdp ? "dgram" : "stream");
+}
+
+// The DNS server's sockets share the map; '#' keeps them apart from listener names.
+std::string dns_key(const conf::Address& a, int type) {
+  return "#dns|" + a.str() + "|" + (type == SOCK_DGRAM ? "dgram" : "stream");
 }
 
 std::vector<int> allowed_cpus() {
@@ -80,25 +86,22 @@ bool choose_backend(conf::EventLoop configured, io::Backend& out, bool& allow_fa
 
 bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err) {
   std::vector<int> created;
-  for (const conf::Listener& l : c.listeners) {
-    std::string key = key_of(l);
+  // Binds `n` sockets (the rest of the workers get -1), or reuses the running ones under `key`.
+  auto bind = [&](const std::string& key, const conf::Address& a, int type, size_t n,
+                  const std::string& what) {
     if (auto it = bound_.find(key); it != bound_.end()) {
       out.emplace(key, it->second);
-      continue;
+      return true;
     }
     Bound b;
     b.shared = std::make_shared<l4::ListenerShared>();
-    const int type = l.protocol == conf::Protocol::kUdp ? SOCK_DGRAM : SOCK_STREAM;
-    // A unix-socket listener cannot be shared with SO_REUSEPORT: one socket,
-    // served by the first worker only.
-    const size_t n = l.bind.family() == AF_UNIX ? 1 : workers_.size();
     for (size_t i = 0; i < workers_.size(); ++i) {
       int fd = -1;
       if (i < n) {
         std::string e;
-        fd = io::open_listener(l.bind.sa(), l.bind.len, type, 4096, e);
+        fd = io::open_listener(a.sa(), a.len, type, 4096, e);
         if (fd < 0) {
-          err = "listener " + l.name + " (" + l.bind.str() + "): " + e;
+          err = what + ": " + e;
           for (int f : created) ::close(f);
           return false;
         }
@@ -107,11 +110,29 @@ bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, 
       b.fds.push_back(fd);
     }
     out.emplace(key, std::move(b));
+    return true;
+  };
+  for (const conf::Listener& l : c.listeners) {
+    const int type = l.protocol == conf::Protocol::kUdp ? SOCK_DGRAM : SOCK_STREAM;
+    // A unix-socket listener cannot be shared with SO_REUSEPORT: one socket,
+    // served by the first worker only.
+    const size_t n = l.bind.family() == AF_UNIX ? 1 : workers_.size();
+    if (!bind(key_of(l), l.bind, type, n, "listener " + l.name + " (" + l.bind.str() + ")")) return false;
+  }
+  if (c.dns) {
+    for (const conf::Address& a : c.dns->listen) {
+      for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+        const char* proto = type == SOCK_DGRAM ? "udp" : "tcp";
+        if (!bind(dns_key(a, type), a, type, workers_.size(), "dns.listen " + a.str() + " (" + proto + ")"))
+          return false;
+      }
+    }
   }
   return true;
 }
 
-void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound) {
+void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
+                     const std::shared_ptr<const dnscache::Options>& dns) {
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
     m.config.config = c;
@@ -119,8 +140,22 @@ void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std:
       const Bound& b = bound.at(key_of(l));
       m.config.listeners.push_back({b.fds[w], b.shared});
     }
+    if (c->dns && dns) {
+      m.config.dns.options = dns;
+      m.config.dns.tcp_idle = c->dns->tcp_idle;
+      for (const conf::Address& a : c->dns->listen)
+        m.config.dns.sockets.push_back(
+            {a, bound.at(dns_key(a, SOCK_DGRAM)).fds[w], bound.at(dns_key(a, SOCK_STREAM)).fds[w]});
+    }
     workers_[w]->post(std::move(m));
   }
+}
+
+void Server::log_dns(const conf::Config& c, const dnscache::Options* dns) {
+  if (!c.dns || !dns) return;
+  for (const conf::Address& a : c.dns->listen) LOG_INFO("dns listening bind=%s protocol=udp+tcp", a.str().c_str());
+  if (dns->upstreams.empty())
+    LOG_WARN("dns: no upstreams (none configured, none in /etc/resolv.conf): cache misses get SERVFAIL");
 }
 
 int Server::run(std::shared_ptr<const conf::Config> config) {
@@ -149,6 +184,11 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   for (size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), cpus[i % cpus.size()], backend,
                                                 fallback, opts));
+  std::shared_ptr<const dnscache::Options> dns = modules::prepare_dns(*config, err);
+  if (!err.empty()) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
+  }
   std::map<std::string, Bound> bound;
   if (!bind_all(*config, bound, err)) {
     LOG_ERROR("%s", err.c_str());
@@ -166,13 +206,14 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     }
   }
   bound_ = bound;
-  publish(config, bound_);
+  publish(config, bound_, dns);
   for (const conf::Listener& l : config->listeners)
     LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
              l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
   if (config->admin.bind)
     LOG_WARN("admin endpoint %s: not implemented in this build yet; set admin.bind: null to silence this",
              config->admin.bind->str().c_str());
+  log_dns(*config, dns.get());
   LOG_INFO("ready workers=%zu event_loop=%s pid=%d", workers_.size(), workers_[0]->backend_name(),
            static_cast<int>(::getpid()));
 
@@ -209,8 +250,13 @@ void Server::reload() {
     LOG_WARN("reload: the number of workers changes only on restart (keeping %zu)", workers_.size());
   if (r.config->event_loop != current_->event_loop)
     LOG_WARN("reload: event_loop changes only on restart");
-  std::map<std::string, Bound> bound;
   std::string err;
+  std::shared_ptr<const dnscache::Options> dns = modules::prepare_dns(*r.config, err);
+  if (!err.empty()) {
+    LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
+    return;
+  }
+  std::map<std::string, Bound> bound;
   if (!bind_all(*r.config, bound, err)) {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
     return;
@@ -219,7 +265,8 @@ void Server::reload() {
   bound_ = std::move(bound);
   current_ = r.config;
   log::set_level(to_log_level(current_->log.level));
-  publish(current_, bound_);
+  publish(current_, bound_, dns);
+  log_dns(*current_, dns.get());
   LOG_INFO("reload ok: %zu listeners, %zu clusters", current_->listeners.size(), current_->clusters.size());
 }
 

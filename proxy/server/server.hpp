@@ -27,10 +27,14 @@ class Server {
     std::vector<int> fds;  // one per worker
     std::shared_ptr<l4::ListenerShared> shared;
   };
-  // Sockets for every listener of `c`, reusing those already bound under the
-  // same name and address. On failure nothing new stays open.
+  // Sockets for every listener of `c` and for the DNS server (dns.listen, UDP
+  // and TCP), reusing those already bound under the same name and address. On
+  // failure nothing new stays open.
   bool bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err);
-  void publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound);
+  // Hands each worker its sockets and the config (dns: the engine options).
+  void publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
+               const std::shared_ptr<const dnscache::Options>& dns);
+  void log_dns(const conf::Config& c, const dnscache::Options* dns);
   void reload();
   void drain();
 

@@ -80,7 +80,9 @@ void Worker::run(std::promise<std::string> ready) {
   while (!exit_) {
     loop_->run_once(-1);
     if (!retiring_.empty()) sweep();
-    if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty()) exit_ = true;
+    if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty() &&
+        (!dns_ || dns_->stopped()))
+      exit_ = true;
   }
   // Leave nothing armed behind: stop the eventfd read and let it complete.
   loop_->timers().cancel(housekeeping_);
@@ -88,6 +90,7 @@ void Worker::run(std::promise<std::string> ready) {
   for (int i = 0; i < 100 && wake_op_.armed(); ++i) loop_->run_once(10 * kNsPerMs);
   listeners_.clear();
   retiring_.clear();
+  dns_.reset();
   http_.reset();  // closes idle upstream connections (runs the loop briefly)
   generations_.clear();
   LOG_DEBUG("worker stopped");
@@ -153,6 +156,8 @@ void Worker::apply(WorkerConfig& wc) {
     retiring_.push_back(std::move(wl));
   }
   listeners_ = std::move(next);
+  if (wc.dns.options && !dns_) dns_ = std::make_unique<modules::DnsModule>(loop_.get());
+  if (dns_) dns_->apply(wc.dns);
   sweep();
 }
 
@@ -164,6 +169,7 @@ void Worker::drain() {
     retiring_.push_back(std::move(wl));
   }
   listeners_.clear();
+  if (dns_) dns_->drain();
   LOG_DEBUG("draining: %zu sessions open", env_.sessions);
 }
 

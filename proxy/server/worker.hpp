@@ -17,6 +17,7 @@
 #include "proxy/http/connection.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
+#include "proxy/modules/dns_module.hpp"
 
 namespace portico::server {
 
@@ -30,6 +31,7 @@ struct WorkerConfig {
     std::shared_ptr<l4::ListenerShared> shared;
   };
   std::vector<Listener> listeners;  // aligned with config->listeners
+  modules::DnsWorkerConfig dns;     // the built-in DNS server (options null: off)
 };
 
 struct WorkerMessage {
@@ -76,6 +78,7 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   std::unique_ptr<io::Loop> loop_;
   l4::WorkerEnv env_;
   std::unique_ptr<http::HttpWorker> http_;  // created with the first config (access log settings)
+  std::unique_ptr<modules::DnsModule> dns_;  // created with the first config that has `dns:`
   io::Op wake_op_;
   uint64_t wake_value_ = 0;
   io::Timer housekeeping_;
@@ -84,6 +87,10 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   std::vector<std::unique_ptr<l4::Generation>> generations_;
   bool draining_ = false;
   bool exit_ = false;
+
+ public:
+  // This worker's DNS server (null if never configured); worker thread only.
+  const modules::DnsModule* dns() const { return dns_.get(); }
 };
 
 }  // namespace portico::server

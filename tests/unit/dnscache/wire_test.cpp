@@ -99,6 +99,14 @@ TEST_CASE("malformed queries get FORMERR with the client's ID") {
   SUBCASE("counts larger than the data") {
     h.query(bytes_of({0x51, 0x51, 0x01, 0x00, 0, 1, 0, 5, 0, 0, 0, 0, 0, 0, 1, 0, 1}));
   }
+  SUBCASE("two OPT records (RFC 6891)") {
+    std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
+    const std::vector<uint8_t> opt = bytes_of({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});
+    q.insert(q.end(), opt.begin(), opt.end());
+    q.insert(q.end(), opt.begin(), opt.end());
+    q[11] = 2;  // ARCOUNT
+    h.query(q);
+  }
   SUBCASE("oversized") {
     std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
     q.resize(5000, 0);

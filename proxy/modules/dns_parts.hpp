@@ -1,0 +1,187 @@
+#pragma once
+// Internal to the DNS module: the sockets and connections a DnsModule owns on
+// its worker (client UDP socket, TCP acceptor, TCP client connection, upstream
+// UDP socket and TCP connection per engine token). Each follows the
+// cancel-then-free rule: close() cancels its operations, and the module frees
+// it (closing its fd) once busy() is false. Worker thread only.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "proxy/io/loop.hpp"
+#include "proxy/modules/dns_module.hpp"
+
+namespace portico::modules {
+
+class DnsModule::Part : protected io::OpHandler {
+ public:
+  explicit Part(DnsModule* m) : m_(m) {}
+  virtual ~Part() = default;
+  Part(const Part&) = delete;
+  Part& operator=(const Part&) = delete;
+  // Cancels every operation (idempotent). No callbacks into the module after it.
+  virtual void close() = 0;
+  virtual bool busy() const = 0;
+
+ protected:
+  io::Loop* loop() const { return m_->loop_; }
+  // Call at the end of every completion of a closing part.
+  void closing_completion() {
+    if (!busy()) m_->schedule_reap();
+  }
+  DnsModule* m_;
+  bool closing_ = false;
+};
+
+// A client-facing UDP socket: recvmsg (with the destination address on a
+// wildcard bind), replies with sendmsg from that same address.
+class DnsModule::UdpServer final : public DnsModule::Part {
+ public:
+  UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id);
+  ~UdpServer() override;
+  void start();
+  void close() override;
+  bool busy() const override { return recv_.armed(); }
+  int fd() const { return fd_; }
+  uint32_t id() const { return id_; }
+  // Sends a reply to `peer`; `local` is the slot from the Peer's conn_id (0 = none).
+  void reply(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local);
+
+ private:
+  struct Local {
+    int family = 0;
+    in6_addr addr6{};
+    in_addr addr4{};
+    int ifindex = 0;
+  };
+  void on_complete(io::Op& op, int res) override;
+  void arm();
+  uint32_t local_slot();  // slot of the datagram's destination address (0 = none)
+
+  int fd_;
+  uint32_t id_;
+  bool wildcard_;
+  io::Op recv_;
+  sockaddr_storage peer_{};
+  iovec iov_{};
+  msghdr msg_{};
+  alignas(cmsghdr) uint8_t control_[128];
+  std::vector<uint8_t> buf_;  // one datagram
+  std::vector<Local> locals_;
+};
+
+// A listening TCP socket: multishot accept, back-off on errors.
+class DnsModule::TcpAcceptor final : public DnsModule::Part, private io::TimerHandler {
+ public:
+  TcpAcceptor(DnsModule* m, const DnsWorkerConfig::Socket& s);
+  ~TcpAcceptor() override;
+  void start();
+  void close() override;
+  bool busy() const override { return accept_.armed(); }
+  int fd() const { return fd_; }
+
+ private:
+  void on_complete(io::Op& op, int res) override;
+  void on_timer(io::Timer& t) override;
+
+  DnsWorkerConfig::Socket where_;
+  int fd_;
+  io::Op accept_;
+  io::Timer backoff_;
+};
+
+// One client TCP connection: 2-byte length-prefixed queries (pipelined),
+// replies queued in order of completion, bounded output, idle timeout.
+class DnsModule::TcpClient final : public DnsModule::Part, private io::TimerHandler {
+ public:
+  TcpClient(DnsModule* m, int fd, uint64_t conn_id);
+  ~TcpClient() override;
+  void start();
+  void close() override;
+  bool busy() const override { return recv_.armed() || send_.armed(); }
+  // Queues a reply (the length prefix is added here). `synchronous`: the answer
+  // to the query being handled right now, else to one that was in flight.
+  // True when queries are buffered that resume() should handle.
+  bool reply(std::span<const uint8_t> bytes, bool synchronous);
+  // Handles buffered queries (called outside the engine's dispatch).
+  void resume() { handle_messages(); }
+
+ private:
+  enum Tag : uint8_t { kRecv, kSend };
+  void on_complete(io::Op& op, int res) override;
+  void on_timer(io::Timer& t) override;
+  void on_data(const uint8_t* data, size_t len);
+  void handle_messages();
+  void flush();
+  void update_reading();
+  void maybe_finish();
+  size_t queued() const { return (sending_.size() - sent_) + pending_out_.size(); }
+
+  int fd_;
+  uint64_t conn_id_;
+  dnscache::Peer peer_;
+  io::Op recv_;
+  io::Op send_;
+  io::Timer idle_;
+  std::vector<uint8_t> in_;           // bytes of the message being assembled (< 2 + 65535)
+  std::vector<uint8_t> sending_;      // bytes the armed send points into
+  size_t sent_ = 0;
+  std::vector<uint8_t> pending_out_;  // replies queued while a send is armed
+  uint32_t in_flight_ = 0;            // queries forwarded, reply not yet queued
+  TimeNs last_activity_ = 0;
+  bool eof_ = false;                  // the client half-closed: finish answering, then close
+  bool paused_ = false;               // recv cancelled for back-pressure
+};
+
+// The upstream socket of one engine token over UDP: a fresh socket (kernel
+// picks the source port) connected to the upstream; replies fed to the engine.
+class DnsModule::UpstreamUdp final : public DnsModule::Part {
+ public:
+  UpstreamUdp(DnsModule* m, uint32_t token, const dnscache::Peer& to, int fd);
+  ~UpstreamUdp() override;
+  // Connects, sends the query and starts receiving; false if a syscall failed.
+  bool start(std::span<const uint8_t> query);
+  void close() override;
+  bool busy() const override { return recv_.armed(); }
+
+ private:
+  void on_complete(io::Op& op, int res) override;
+
+  uint32_t token_;
+  dnscache::Peer to_;
+  int fd_;
+  io::Op recv_;
+};
+
+// The upstream TCP connection of one engine token (TC retry): connect, send
+// the length-prefixed query, read one length-prefixed reply.
+class DnsModule::UpstreamTcp final : public DnsModule::Part {
+ public:
+  UpstreamTcp(DnsModule* m, uint32_t token, const dnscache::Peer& to, int fd);
+  ~UpstreamTcp() override;
+  void start(std::span<const uint8_t> query);
+  void close() override;
+  bool busy() const override { return connect_.armed() || send_.armed() || recv_.armed(); }
+
+ private:
+  enum Tag : uint8_t { kConnect, kSend, kRecv };
+  void on_complete(io::Op& op, int res) override;
+  void fail(const char* what, int err);
+
+  uint32_t token_;
+  dnscache::Peer to_;
+  int fd_;
+  io::Op connect_;
+  io::Op send_;
+  io::Op recv_;
+  std::vector<uint8_t> out_;
+  size_t sent_ = 0;
+  std::vector<uint8_t> in_;
+  bool done_ = false;  // one reply delivered (or failed): nothing more to do
+};
+
+}  // namespace portico::modules
