@@ -216,8 +216,14 @@ IoResult TlsConn::write(std::span<const uint8_t> in) {
   size_t space = out_.size() < limits_.max_output ? limits_.max_output - out_.size() : 0;
   size_t n = in.size() < space ? in.size() : space;
   if (n > INT_MAX) n = INT_MAX;
-  if (n == 0) return {Status::kOk, 0};
   ERR_clear_error();
+  if (in.empty()) {
+    // A zero-length write flushes what BoringSSL holds back: TLS 1.3 session
+    // tickets wait for the server's first write otherwise.
+    int w = SSL_write(ssl_, "", 0);
+    return {w >= 0 ? Status::kOk : fail(w), 0};
+  }
+  if (n == 0) return {Status::kOk, 0};
   int w = SSL_write(ssl_, in.data(), static_cast<int>(n));
   if (w > 0) return {Status::kOk, static_cast<size_t>(w)};
   return {fail(w), 0};

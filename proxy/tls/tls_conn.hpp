@@ -60,7 +60,9 @@ class TlsConn {
   IoResult read(std::span<uint8_t> out);
   // Encrypts plaintext into pending_output(). kOk with the number of bytes
   // accepted: 0 when pending output already holds max_output bytes (send it
-  // first). kWantInput while the handshake is still in progress.
+  // first). kWantInput while the handshake is still in progress. BoringSSL
+  // sends a TLS 1.3 server's session tickets with its first write; an empty
+  // write() sends them at once.
   IoResult write(std::span<const uint8_t> in);
   // Queues close_notify (once; a no-op before the handshake completes).
   void shutdown();
