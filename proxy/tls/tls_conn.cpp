@@ -1,6 +1,7 @@
 #include "proxy/tls/tls_conn.hpp"
 
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <climits>

@@ -7,7 +7,7 @@
 // ClientContext::connect; never moved; used by that connection's worker only.
 // Handshake deadlines are the caller's (arm a timer, drop the connection).
 
-#include <openssl/ssl.h>
+#include <openssl/base.h>  // SSL, SSL_CTX
 
 #include <cstddef>
 #include <cstdint>
@@ -43,7 +43,8 @@ class TlsConn {
   // ---- transport side ----
   // Buffers ciphertext from the peer; returns how many bytes were taken (less
   // than data.size() when max_input is reached: call read()/handshake() to
-  // drain, then offer the rest again).
+  // drain, then offer the rest again). After an error or on_eof() input is
+  // discarded (and reported as taken).
   size_t on_ciphertext(std::span<const uint8_t> data);
   // The transport reached EOF: no more ciphertext will come.
   void on_eof() { eof_ = true; }
