@@ -249,3 +249,26 @@ TEST_CASE("a TlsConn can be reset and reused") {
     CHECK_FALSE(server.active());
   }
 }
+
+TEST_CASE("ByteQueue: bounded appends, FIFO order, the block is freed when empty") {
+  ByteQueue q;
+  CHECK(q.capacity() == 0);
+  std::string a(3000, 'a'), b(3000, 'b');
+  CHECK(q.append(reinterpret_cast<const uint8_t*>(a.data()), a.size(), 5000) == 3000);
+  CHECK(q.append(reinterpret_cast<const uint8_t*>(b.data()), b.size(), 5000) == 2000);  // limit
+  CHECK(q.append(reinterpret_cast<const uint8_t*>(b.data()), 1, 5000) == 0);            // full
+  CHECK(q.size() == 5000);
+  CHECK(q.capacity() <= 5000);
+  uint8_t out[2500];
+  CHECK(q.take(out, sizeof out) == 2500);
+  CHECK(std::string(reinterpret_cast<char*>(out), 2500) == std::string(2500, 'a'));
+  // room again: the live bytes move to the front rather than the block growing
+  CHECK(q.append(reinterpret_cast<const uint8_t*>(b.data()), 2500, 5000) == 2500);
+  CHECK(q.capacity() <= 5000);
+  CHECK(q.front().size() == 5000);
+  CHECK(q.front()[0] == 'a');
+  CHECK(q.front()[500] == 'b');
+  q.consume(5000);
+  CHECK(q.empty());
+  CHECK(q.capacity() == 0);
+}
