@@ -318,6 +318,25 @@ void UringLoop::on_buffer_released(Buffer* b) {
   for (Op* op : again) submit_recv(*op);
 }
 
+// A multishot operation ended without IORING_CQE_F_MORE but with a result:
+// hand the result over as an intermediate completion, then re-arm
+// transparently, unless the operation was cancelled meanwhile.
+void UringLoop::continue_multishot(Op& op, int res) {
+  op.in_kernel_ = false;
+  deliver(op, res, true);
+  if (!op.armed_) return;
+  if (op.cancel_requested_) {
+    // cancel() saw in_kernel_ false and deferred the final completion, or
+    // the cancel SQE raced with this last CQE: deliver it once.
+    bool already = false;
+    for (Op* d = deferred_head_; d; d = d->next_) already |= d == &op;
+    if (!already) defer_final(op, -ECANCELED);
+    return;
+  }
+  if (op.kind_ == OpKind::kRecv) submit_recv(op);
+  else submit_accept(op);
+}
+
 void UringLoop::dispatch(Op& op, int res, uint32_t flags) {
   const bool more = flags & IORING_CQE_F_MORE;
   switch (op.kind_) {
@@ -341,20 +360,8 @@ void UringLoop::dispatch(Op& op, int res, uint32_t flags) {
         return;
       }
       if (res > 0 && !more) {
-        // The multishot ended while data flows (e.g. CQ pressure): hand over
-        // the data, then re-arm transparently unless cancelled meanwhile.
-        op.in_kernel_ = false;
-        deliver(op, res, true);
-        if (!op.armed_) return;
-        if (op.cancel_requested_) {
-          // cancel() saw in_kernel_ false and deferred the final completion,
-          // or the cancel SQE raced with this last CQE: deliver it once.
-          bool already = false;
-          for (Op* d = deferred_head_; d; d = d->next_) already |= d == &op;
-          if (!already) defer_final(op, -ECANCELED);
-          return;
-        }
-        submit_recv(op);
+        // The multishot ended while data flows (e.g. CQ pressure).
+        continue_multishot(op, res);
         return;
       }
       deliver(op, res, more);
@@ -362,16 +369,7 @@ void UringLoop::dispatch(Op& op, int res, uint32_t flags) {
     }
     case OpKind::kAccept: {
       if (res >= 0 && !more) {
-        op.in_kernel_ = false;
-        deliver(op, res, true);
-        if (!op.armed_) return;
-        if (op.cancel_requested_) {
-          bool already = false;
-          for (Op* d = deferred_head_; d; d = d->next_) already |= d == &op;
-          if (!already) defer_final(op, -ECANCELED);
-          return;
-        }
-        submit_accept(op);
+        continue_multishot(op, res);
         return;
       }
       deliver(op, res, more && res >= 0);

@@ -41,6 +41,7 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   void submit_recv(Op& op);
   void submit_accept(Op& op);
   void dispatch(Op& op, int res, uint32_t flags);
+  void continue_multishot(Op& op, int res);
   void deliver(Op& op, int res, bool more);
   void defer_final(Op& op, int res);
   void on_buffer_released(Buffer* b) override;
