@@ -48,7 +48,6 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
     if (cl.lb != LbPolicy::kRoundRobin) refuse(cl.mark, "lb " + lb_name(cl.lb) + on);
   }
   if (c.dns) refuse(c.dns->mark, "dns");
-  if (c.mdns) refuse(c.mdns->mark, "mdns");
 }
 
 std::string lb_name(LbPolicy p) {

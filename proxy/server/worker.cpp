@@ -80,14 +80,20 @@ void Worker::run(std::promise<std::string> ready) {
   while (!exit_) {
     loop_->run_once(-1);
     if (!retiring_.empty()) sweep();
-    if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty()) exit_ = true;
+    if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty() && !mdns_busy())
+      exit_ = true;
   }
+  // A forced exit may leave the mDNS module busy: cancel and wait (bounded).
+  if (mdns_) retire_mdns();
+  for (auto& m : mdns_retiring_) m->abort();
+  for (int i = 0; i < 100 && mdns_busy(); ++i) loop_->run_once(10 * kNsPerMs);
   // Leave nothing armed behind: stop the eventfd read and let it complete.
   loop_->timers().cancel(housekeeping_);
   loop_->cancel(wake_op_);
   for (int i = 0; i < 100 && wake_op_.armed(); ++i) loop_->run_once(10 * kNsPerMs);
   listeners_.clear();
   retiring_.clear();
+  mdns_retiring_.clear();
   http_.reset();  // closes idle upstream connections (runs the loop briefly)
   generations_.clear();
   LOG_DEBUG("worker stopped");
@@ -119,6 +125,7 @@ void Worker::handle(WorkerMessage& m) {
     case WorkerMessage::Kind::kForceClose:
       drain();
       env_.abort_all();
+      for (auto& mod : mdns_retiring_) mod->abort();
       break;
   }
 }
@@ -153,7 +160,29 @@ void Worker::apply(WorkerConfig& wc) {
     retiring_.push_back(std::move(wl));
   }
   listeners_ = std::move(next);
+  apply_mdns(wc);
   sweep();
+}
+
+// mDNS runs on worker 0 only: one responder per host, one set of multicast sockets.
+void Worker::apply_mdns(const WorkerConfig& wc) {
+  if (id_ != 0) return;
+  if (!wc.config->mdns) {
+    if (mdns_) retire_mdns();
+    return;
+  }
+  if (!mdns_) mdns_ = std::make_unique<modules::MdnsModule>(loop_.get(), wc.mdns_table);
+  mdns_->apply(*wc.config);
+}
+
+void Worker::retire_mdns() {
+  mdns_->stop();  // goodbyes; the sockets close once they are sent
+  mdns_retiring_.push_back(std::move(mdns_));
+}
+
+bool Worker::mdns_busy() {
+  std::erase_if(mdns_retiring_, [](const auto& m) { return !m->busy(); });
+  return mdns_ != nullptr || !mdns_retiring_.empty();
 }
 
 void Worker::drain() {
@@ -164,10 +193,12 @@ void Worker::drain() {
     retiring_.push_back(std::move(wl));
   }
   listeners_.clear();
+  if (mdns_) retire_mdns();
   LOG_DEBUG("draining: %zu sessions open", env_.sessions);
 }
 
 void Worker::sweep() {
+  mdns_busy();  // frees retired mDNS modules that finished their goodbyes
   for (size_t i = 0; i < retiring_.size();) {
     if (retiring_[i]->stopped()) {
       retiring_.erase(retiring_.begin() + static_cast<long>(i));
