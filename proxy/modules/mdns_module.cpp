@@ -112,6 +112,11 @@ bool MdnsModule::apply(const conf::Config& c) {
   }
   if (engine_ && settings_ && same_settings(*settings_, o) && interface_names_ == c.mdns->interfaces)
     return true;
+  if (engine_ && settings_ && same_except_services(*settings_, o) && interface_names_ == c.mdns->interfaces) {
+    update_services(o.services);  // the browser keeps its cache; goodbyes only for removed ones
+    settings_->services = std::move(o.services);
+    return true;
+  }
   stop_engine();  // goodbyes for what the old settings published
   settings_ = std::move(o);
   interface_names_ = c.mdns->interfaces;
@@ -193,6 +198,37 @@ void MdnsModule::sync_membership() {
   }
 }
 
+void MdnsModule::update_services(const std::vector<mdns::ServiceConfig>& wanted_services) {
+  auto in = [](const std::vector<mdns::ServiceConfig>& list, const mdns::ServiceConfig& s) {
+    return std::any_of(list.begin(), list.end(), [&](const mdns::ServiceConfig& x) { return same_service(x, s); });
+  };
+  for (size_t i = 0; i < live_services_.size();) {
+    if (in(wanted_services, live_services_[i])) {
+      ++i;
+      continue;
+    }
+    actions_.clear();
+    engine_->remove_service(live_services_[i].instance, live_services_[i].type, now(), actions_);
+    LOG_INFO("mdns: withdrew service %s type=%s", quote(service_names_[i]).c_str(), live_services_[i].type.c_str());
+    live_services_.erase(live_services_.begin() + long(i));
+    service_names_.erase(service_names_.begin() + long(i));
+    handle(actions_);
+  }
+  for (const auto& s : wanted_services) {
+    if (in(live_services_, s)) continue;
+    actions_.clear();
+    if (engine_->add_service(s, now(), actions_)) {
+      live_services_.push_back(s);
+      service_names_.push_back(s.instance);
+      LOG_INFO("mdns: added service %s type=%s port=%u", quote(s.instance).c_str(), s.type.c_str(), s.port);
+    } else {
+      LOG_WARN("mdns: service %s type=%s not published (invalid, or its name is in use)", quote(s.instance).c_str(),
+               s.type.c_str());
+    }
+    handle(actions_);
+  }
+}
+
 // ---- engine -----------------------------------------------------------------------------
 
 void MdnsModule::start_engine() {
@@ -200,6 +236,7 @@ void MdnsModule::start_engine() {
   for (const auto& i : ifaces_) o.interfaces.push_back({i.index, i.name, i.addresses});
   std::vector<std::string> browse = o.browse;
   const size_t services = o.services.size();
+  live_services_ = o.services;
   engine_ = std::make_unique<mdns::Engine>(std::move(o), random_);
   table_->reset(browse, true);
   established_ = false;
@@ -223,6 +260,18 @@ void MdnsModule::start_engine() {
 
 void MdnsModule::stop_engine() {
   if (!engine_) return;
+  const mdns::Stats& st = engine_->stats();
+  LOG_DEBUG("mdns: engine stats: in=%llu out=%llu queries=%llu responses=%llu dropped: interface=%llu "
+            "off_link=%llu rate=%llu malformed=%llu opcode=%llu ttl=%llu port=%llu; conflicts=%llu "
+            "signature_rejects=%llu cache_evictions=%llu send_errors=%llu send_dropped=%llu",
+            (unsigned long long)st.packets_in, (unsigned long long)st.packets_out, (unsigned long long)st.queries,
+            (unsigned long long)st.responses, (unsigned long long)st.dropped_unknown_interface,
+            (unsigned long long)st.dropped_off_link, (unsigned long long)st.dropped_rate_limited,
+            (unsigned long long)st.dropped_malformed, (unsigned long long)st.dropped_opcode_rcode,
+            (unsigned long long)st.dropped_ttl, (unsigned long long)st.dropped_source_port,
+            (unsigned long long)st.conflicts, (unsigned long long)st.signature_rejects,
+            (unsigned long long)st.cache_evictions, (unsigned long long)send_errors_,
+            (unsigned long long)send_dropped_);
   actions_.clear();
   engine_->stop(now(), actions_);
   actions_.events.clear();  // the table is reset below; no per-instance lines for a restart
@@ -268,7 +317,7 @@ void MdnsModule::check_names() {
     for (size_t i = 0; i < names.size() && i < service_names_.size(); ++i)
       if (names[i] != service_names_[i])
         LOG_INFO("mdns: renamed service %s -> %s type=%s", quote(service_names_[i]).c_str(), quote(names[i]).c_str(),
-                 i < settings_->services.size() ? settings_->services[i].type.c_str() : "?");
+                 i < live_services_.size() ? live_services_[i].type.c_str() : "?");
     service_names_ = std::move(names);
   }
   bool est = engine_->established();
@@ -396,6 +445,9 @@ void MdnsModule::on_received(Sock& s, int res) {
   if (engine_ && !(s.rmsg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && parse_received(s.rmsg, s.family, info)) {
     const MdnsInterface* f = iface(info.ifindex);
     mdns::Source src{info.from, info.ifindex, info.ttl, f && on_link(*f, info.from.addr), info.to_multicast};
+    LOG_DEBUG("mdns: %d bytes from %s port %u interface=%u ttl=%d on_link=%d multicast=%d", res,
+              info.from.addr.to_string().c_str(), info.from.port, info.ifindex, info.ttl, int(src.on_link),
+              int(src.to_multicast));
     actions_.clear();
     engine_->on_packet(std::span<const uint8_t>(s.rbuf.data(), static_cast<size_t>(res)), src, now(), actions_);
     handle(actions_);

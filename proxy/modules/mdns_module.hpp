@@ -14,6 +14,7 @@
 //   mdns: renamed service "<old>" -> "<new>" type=<t>     (and: mdns: renamed host <old> -> <new>)
 //   mdns: added type=<t> instance="<name>" host=<host> port=<p> interface=<if> addresses=<a,b> txt="k=v k2=v2"
 //   mdns: updated (same fields)    mdns: removed type=<t> instance="<name>" host=<host> port=<p> interface=<if>
+//   mdns: added service "<name>" type=<t> port=<p>   mdns: withdrew service "<name>" type=<t>   (reload)
 //   mdns: interfaces changed: <if>,... (engine restarted)
 //   mdns: stopped (goodbyes sent)
 
@@ -95,6 +96,7 @@ class MdnsModule final : private io::OpHandler, private io::TimerHandler {
   bool wanted(const Sock& s) const;  // this family is configured and we are not stopping
   void start_engine();
   void stop_engine();
+  void update_services(const std::vector<mdns::ServiceConfig>& wanted_services);
   bool rescan(bool force_restart);
   void open_sockets();
   void sync_membership();
@@ -129,7 +131,8 @@ class MdnsModule final : private io::OpHandler, private io::TimerHandler {
   bool established_ = false;
   uint64_t conflicts_seen_ = 0;
   std::string host_name_;                   // current label (after renames)
-  std::vector<std::string> service_names_;  // current labels, aligned with settings_->services
+  std::vector<mdns::ServiceConfig> live_services_;  // published, in the engine's order
+  std::vector<std::string> service_names_;         // their current labels (after renames)
   uint64_t send_errors_ = 0;
   uint64_t send_dropped_ = 0;
 };

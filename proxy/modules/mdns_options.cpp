@@ -58,12 +58,12 @@ std::string clip_utf8(std::string s, size_t max) {
   return s;
 }
 
+}  // namespace
+
 bool same_service(const mdns::ServiceConfig& a, const mdns::ServiceConfig& b) {
   return a.instance == b.instance && a.type == b.type && a.subtypes == b.subtypes && a.port == b.port &&
          a.txt == b.txt && a.priority == b.priority && a.weight == b.weight;
 }
-
-}  // namespace
 
 std::vector<mdns::ServiceConfig> advertised_listeners(const conf::Config& c) {
   std::vector<mdns::ServiceConfig> out;
@@ -146,11 +146,13 @@ bool build_mdns_options(const conf::Config& c, mdns::Options& o, std::string& er
   return true;
 }
 
+bool same_except_services(const mdns::Options& a, const mdns::Options& b) {
+  return a.hostname == b.hostname && a.ipv4 == b.ipv4 && a.ipv6 == b.ipv6 && a.browse == b.browse &&
+         a.signing.private_key == b.signing.private_key && a.signing.trusted_keys == b.signing.trusted_keys;
+}
+
 bool same_settings(const mdns::Options& a, const mdns::Options& b) {
-  if (a.hostname != b.hostname || a.ipv4 != b.ipv4 || a.ipv6 != b.ipv6 || a.browse != b.browse ||
-      a.services.size() != b.services.size() || a.signing.private_key != b.signing.private_key ||
-      a.signing.trusted_keys != b.signing.trusted_keys)
-    return false;
+  if (!same_except_services(a, b) || a.services.size() != b.services.size()) return false;
   for (size_t i = 0; i < a.services.size(); ++i)
     if (!same_service(a.services[i], b.services[i])) return false;
   return true;

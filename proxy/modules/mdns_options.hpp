@@ -24,5 +24,8 @@ std::vector<mdns::ServiceConfig> advertised_listeners(const conf::Config& c);
 
 // True when the two option sets publish and browse the same things (interfaces excluded).
 bool same_settings(const mdns::Options& a, const mdns::Options& b);
+// The same, ignoring the services (those can change on a running engine).
+bool same_except_services(const mdns::Options& a, const mdns::Options& b);
+bool same_service(const mdns::ServiceConfig& a, const mdns::ServiceConfig& b);
 
 }  // namespace portico::modules

@@ -180,6 +180,9 @@ class Helper:
         return self.proc.poll() is None
 
     def text(self, which: str = "out") -> str:
+        """stdout ("out"), stderr ("err") or both ("both")."""
+        if which == "both":
+            return self.text("out") + self.text("err")
         with open(self.out_path if which == "out" else self.err_path, "rb") as f:
             return f.read().decode(errors="replace")
 
