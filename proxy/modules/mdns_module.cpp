@@ -137,10 +137,14 @@ void MdnsModule::open_sockets() {
     std::string err;
     s.fd = open_mdns_socket(s.family, limits_.port, err);
     if (s.fd < 0) {
-      LOG_ERROR("mdns: %s socket on port %u: %s (retried every %lld s)", s.family == AF_INET ? "IPv4" : "IPv6",
-                limits_.port, err.c_str(), static_cast<long long>(limits_.rescan_interval / kNsPerSec));
+      // Retried at each rescan; said once at error level, then at debug level.
+      PORTICO_LOG(s.open_failed ? log::Level::kDebug : log::Level::kError,
+                  "mdns: %s socket on port %u: %s (retried every %lld s)", s.family == AF_INET ? "IPv4" : "IPv6",
+                  limits_.port, err.c_str(), static_cast<long long>(limits_.rescan_interval / kNsPerSec));
+      s.open_failed = true;
       continue;
     }
+    s.open_failed = false;
     arm_recv(s);
   }
   close_idle_sockets();
@@ -158,6 +162,7 @@ bool MdnsModule::rescan(bool force_restart) {
   bool reopen = false;
   for (auto& s : socks_) reopen |= wanted(s) && s.fd < 0;
   if (reopen) open_sockets();
+  if (!engine_) force_restart = true;  // the first start failed (getifaddrs): start now
   if (!force_restart && found == ifaces_ && !reopen) return false;
   if (force_restart || found != ifaces_) {
     for (const auto& m : missing) LOG_WARN("mdns: interface %s not found", m.c_str());

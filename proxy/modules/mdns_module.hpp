@@ -70,6 +70,7 @@ class MdnsModule final : private io::OpHandler, private io::TimerHandler {
     io::Op send_op;
     bool recv_failed = false;  // waiting for the timer to re-arm the receive
     bool aborted = false;      // abort(): send nothing more
+    bool open_failed = false;  // the last open_mdns_socket failed (logged once)
     std::vector<uint32_t> joined;  // interfaces whose group membership this socket holds
     // receive state (stable while recv_op is armed)
     msghdr rmsg{};

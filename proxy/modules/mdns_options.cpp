@@ -37,6 +37,12 @@ bool read_small_file(const std::string& path, std::string& out, std::string& err
   return !bad;
 }
 
+std::string ascii_lower(std::string s) {
+  for (auto& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
 bool loopback(const conf::Address& a) {
   if (a.family() == AF_INET) {
     auto* sin = reinterpret_cast<const sockaddr_in*>(&a.storage);
@@ -101,9 +107,20 @@ bool build_mdns_options(const conf::Config& c, mdns::Options& o, std::string& er
     for (const auto& [k, v] : s.txt) svc.txt.push_back({k, v, true});
     o.services.push_back(std::move(svc));
   }
+  // DNS names compare case-insensitively: two services with the same name and type are one
+  // name on the network (an explicit service wins over an advertised listener).
+  auto same_name = [](const mdns::ServiceConfig& a, const mdns::ServiceConfig& b) {
+    return ascii_lower(a.instance) == ascii_lower(b.instance) && ascii_lower(a.type) == ascii_lower(b.type);
+  };
+  for (size_t i = 0; i < o.services.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (same_name(o.services[i], o.services[j])) {
+        err = "mdns.services: two services named '" + o.services[i].instance + "' of type " + o.services[i].type;
+        return false;
+      }
   for (auto& svc : advertised_listeners(c)) {
     bool dup = false;
-    for (const auto& s : o.services) dup |= s.instance == svc.instance && s.type == svc.type;
+    for (const auto& s : o.services) dup |= same_name(s, svc);
     if (!dup) o.services.push_back(std::move(svc));
   }
   if (m.signing) {

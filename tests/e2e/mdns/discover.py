@@ -3,8 +3,10 @@
 service and browses _http._tcp; each logs `mdns: added` for the other's service with its
 host name, port, interface, both addresses (IPv4 and IPv6 link-local) and TXT record, and
 for its own service too (multicast loopback). The interface list is left empty on one side
-(all multicast interfaces) and names the veth on the other."""
+(all multicast interfaces) and names the veth on the other. Then an address added to
+alpha's interface is picked up (interface re-scan, every 5 s) and beta sees it."""
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +52,14 @@ def run(t: TestContext) -> None:
         for p in (a, b):
             names = sorted(x["instance"] for x in p.mdns_lines("added"))
             check(names == ["Alpha web", "Beta web"], f"{p.name} added lines: {names}")
+        # A new address on alpha's interface: alpha restarts mdns on it, beta sees it.
+        new_addr = f"{pair.net}.11"
+        off = b.log_offset()
+        pair.run(0, ["ip", "addr", "add", f"{new_addr}/24", "dev", pair.ifname[0]])
+        a.wait_log(r"mdns: interfaces changed: " + pair.ifname[0], timeout=8, what="interface re-scan")
+        want = f"{pair.ipv4[0]},{new_addr},{pair.ipv6[0]}"
+        b.wait_log(r'mdns: (?:added|updated) type=_http._tcp instance="Alpha web" .*addresses=' + re.escape(want) + " ",
+                   timeout=8, start=off, what=f"alpha with addresses {want}")
         a.stop()
         b.stop()
 

@@ -139,6 +139,26 @@ TEST_CASE("an unreadable or invalid key file is an error, never unsigned or trus
   CHECK(err.find("trusted_keys") != std::string::npos);
 }
 
+TEST_CASE("two services with the same name and type (any case) are refused") {
+  auto c = load(R"(
+mdns:
+  services:
+    - { name: "Web", type: _http._tcp, port: 80 }
+    - { name: "web", type: _http._tcp, port: 81 }
+)");
+  mdns::Options o;
+  std::string err;
+  CHECK_FALSE(build_mdns_options(*c, o, err));
+  CHECK(err.find("two services named 'web'") != std::string::npos);
+  auto ok = load(R"(
+mdns:
+  services:
+    - { name: "Web", type: _http._tcp, port: 80 }
+    - { name: "Web", type: _ipp._tcp, port: 631 }
+)");
+  CHECK(build_mdns_options(*ok, o, err));
+}
+
 TEST_CASE("a host name the engine refuses is reported") {
   auto c = load("mdns:\n  hostname: " + std::string(62, 'h') + "\n");
   mdns::Options o;
