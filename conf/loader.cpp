@@ -47,7 +47,6 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
     if (cl.proxy_protocol != ProxyProtocol::kOff) refuse(cl.mark, "proxy_protocol" + on);
     if (cl.lb != LbPolicy::kRoundRobin) refuse(cl.mark, "lb " + lb_name(cl.lb) + on);
   }
-  if (c.mdns) refuse(c.mdns->mark, "mdns");
 }
 
 std::string lb_name(LbPolicy p) {

@@ -136,6 +136,7 @@ void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std:
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
     m.config.config = c;
+    m.config.mdns_table = mdns_table_;
     for (const conf::Listener& l : c->listeners) {
       const Bound& b = bound.at(key_of(l));
       m.config.listeners.push_back({b.fds[w], b.shared});

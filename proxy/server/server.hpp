@@ -42,6 +42,8 @@ class Server {
   std::shared_ptr<const conf::Config> current_;
   std::map<std::string, Bound> bound_;  // key: name|bind|type
   std::vector<std::unique_ptr<Worker>> workers_;
+  // mDNS browse results, written by worker 0, readable by every worker and the admin side.
+  std::shared_ptr<modules::MdnsTable> mdns_table_ = std::make_shared<modules::MdnsTable>();
 };
 
 // Chooses the backend from config and PORTICO_EVENT_LOOP; logs which and why.

@@ -81,9 +81,13 @@ void Worker::run(std::promise<std::string> ready) {
     loop_->run_once(-1);
     if (!retiring_.empty()) sweep();
     if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty() &&
-        (!dns_ || dns_->stopped()))
+        (!dns_ || dns_->stopped()) && !mdns_busy())
       exit_ = true;
   }
+  // A forced exit may leave the mDNS module busy: cancel and wait (bounded).
+  if (mdns_) retire_mdns();
+  for (auto& m : mdns_retiring_) m->abort();
+  for (int i = 0; i < 100 && mdns_busy(); ++i) loop_->run_once(10 * kNsPerMs);
   // Leave nothing armed behind: stop the eventfd read and let it complete.
   loop_->timers().cancel(housekeeping_);
   loop_->cancel(wake_op_);
@@ -91,6 +95,7 @@ void Worker::run(std::promise<std::string> ready) {
   listeners_.clear();
   retiring_.clear();
   dns_.reset();
+  mdns_retiring_.clear();
   http_.reset();  // closes idle upstream connections (runs the loop briefly)
   generations_.clear();
   LOG_DEBUG("worker stopped");
@@ -122,6 +127,7 @@ void Worker::handle(WorkerMessage& m) {
     case WorkerMessage::Kind::kForceClose:
       drain();
       env_.abort_all();
+      for (auto& mod : mdns_retiring_) mod->abort();
       break;
   }
 }
@@ -158,7 +164,29 @@ void Worker::apply(WorkerConfig& wc) {
   listeners_ = std::move(next);
   if (wc.dns.options && !dns_) dns_ = std::make_unique<modules::DnsModule>(loop_.get());
   if (dns_) dns_->apply(wc.dns);
+  apply_mdns(wc);
   sweep();
+}
+
+// mDNS runs on worker 0 only: one responder per host, one set of multicast sockets.
+void Worker::apply_mdns(const WorkerConfig& wc) {
+  if (id_ != 0) return;
+  if (!wc.config->mdns) {
+    if (mdns_) retire_mdns();
+    return;
+  }
+  if (!mdns_) mdns_ = std::make_unique<modules::MdnsModule>(loop_.get(), wc.mdns_table);
+  mdns_->apply(*wc.config);
+}
+
+void Worker::retire_mdns() {
+  mdns_->stop();  // goodbyes; the sockets close once they are sent
+  mdns_retiring_.push_back(std::move(mdns_));
+}
+
+bool Worker::mdns_busy() {
+  std::erase_if(mdns_retiring_, [](const auto& m) { return !m->busy(); });
+  return mdns_ != nullptr || !mdns_retiring_.empty();
 }
 
 void Worker::drain() {
@@ -170,10 +198,12 @@ void Worker::drain() {
   }
   listeners_.clear();
   if (dns_) dns_->drain();
+  if (mdns_) retire_mdns();
   LOG_DEBUG("draining: %zu sessions open", env_.sessions);
 }
 
 void Worker::sweep() {
+  mdns_busy();  // frees retired mDNS modules that finished their goodbyes
   for (size_t i = 0; i < retiring_.size();) {
     if (retiring_[i]->stopped()) {
       retiring_.erase(retiring_.begin() + static_cast<long>(i));

@@ -18,6 +18,8 @@
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
 #include "proxy/modules/dns_module.hpp"
+#include "proxy/modules/mdns_module.hpp"
+#include "proxy/modules/mdns_table.hpp"
 
 namespace portico::server {
 
@@ -32,6 +34,8 @@ struct WorkerConfig {
   };
   std::vector<Listener> listeners;  // aligned with config->listeners
   modules::DnsWorkerConfig dns;     // the built-in DNS server (options null: off)
+  // mDNS browse results (same object for every generation; written by worker 0's module).
+  std::shared_ptr<modules::MdnsTable> mdns_table;
 };
 
 struct WorkerMessage {
@@ -61,6 +65,9 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   void drain();
   void sweep();
   void arm_wake();
+  void apply_mdns(const WorkerConfig& wc);
+  void retire_mdns();
+  bool mdns_busy();
 
   uint32_t id_;
   int cpu_;
@@ -85,6 +92,9 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   std::map<std::string, std::unique_ptr<WorkerListener>> listeners_;
   std::vector<std::unique_ptr<WorkerListener>> retiring_;
   std::vector<std::unique_ptr<l4::Generation>> generations_;
+  // Worker 0 only: the mDNS module, and modules still sending goodbyes before they close.
+  std::unique_ptr<modules::MdnsModule> mdns_;
+  std::vector<std::unique_ptr<modules::MdnsModule>> mdns_retiring_;
   bool draining_ = false;
   bool exit_ = false;
 

@@ -508,7 +508,6 @@ TEST_CASE("check_supported refuses each unimplemented feature at its owner") {
       "full.yaml:58:5: proxy_protocol on cluster 'api' is not supported by this build yet",
       "full.yaml:58:5: lb ring_hash on cluster 'api' is not supported by this build yet",
       "full.yaml:78:5: discovery on cluster 'found' is not supported by this build yet",
-      "full.yaml:90:1: mdns is not supported by this build yet",
   };
   for (size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
     CAPTURE(i);
