@@ -133,7 +133,7 @@ def markdown(results, info, params, started):
            "the configured connection limit (nginx's connection and event arrays, "
            "`worker_connections` entries) is in the absolute Rss, not in the growth. "
            "The client checks afterwards that the proxy kept every connection open.",
-           f"- {params['reps']} rounds; each round starts every proxy in turn, runs the "
+           f"- {params['reps']} round{'s' if params['reps'] > 1 else ''}; each round starts every proxy in turn, runs the "
            "warm-up, one measured wrk run and the memory step, and stops it. Each cell is "
            "the median over the rounds; `errors` sums wrk's socket errors and non-2xx "
            "responses over the rounds.",
