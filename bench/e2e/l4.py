@@ -10,133 +10,19 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import l4_report  # noqa: E402
+from harness import (Failed, Procs, cpu_seconds, first_error, free_port,  # noqa: E402
+                     listening, machine_info, run_json, system_busy_seconds, tail,
+                     wait_for_quiet)
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 GIB = 1024 ** 3
 MIB = 1024 ** 2
-
-
-class Failed(Exception):
-    """A proxy could not be measured; the message goes in its row."""
-
-
-class Procs:
-    """Children started by the harness; mirrored in TMP/pids for scripts/bench's trap."""
-
-    def __init__(self, pid_file):
-        self.pid_file = pid_file
-        self.live = []
-
-    def _sync(self):
-        with open(self.pid_file, "w") as f:
-            f.writelines(f"{p.pid}\n" for p in self.live)
-
-    def start(self, argv, log_path, env=None, stdout=None):
-        log = open(log_path, "wb")
-        p = subprocess.Popen(argv, stdout=stdout or log, stderr=log, env=env,
-                             stdin=subprocess.DEVNULL)
-        p.log_path = log_path
-        log.close()
-        self.live.append(p)
-        self._sync()
-        return p
-
-    def stop(self, p, grace=3.0):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(grace)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        if p in self.live:
-            self.live.remove(p)
-            self._sync()
-
-    def stop_all(self):
-        for p in list(self.live):
-            self.stop(p, grace=1.0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port):
-    """True when something listens on 127.0.0.1:port (without connecting to it)."""
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            cols = line.split()
-            if cols[1] == want and cols[3] == "0A":
-                return True
-    return False
-
-
-def cpu_seconds(pid):
-    """utime + stime (fields 14 and 15 of /proc/PID/stat), all threads, in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def system_busy_seconds():
-    """CPU time spent by the whole machine (all cores, not idle/iowait), from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(v) - v[3] - v[4]) / CLK_TCK
-
-
-def wait_for_quiet(max_seconds, threshold_pct=15.0):
-    """Waits (bounded) until other work on the machine uses < threshold % of one core.
-    Returns the last measured busy % (the machine is shared; the report shows it)."""
-    deadline = time.monotonic() + max_seconds
-    while True:
-        b0, t0 = system_busy_seconds(), time.monotonic()
-        time.sleep(0.5)
-        busy = 100 * (system_busy_seconds() - b0) / (time.monotonic() - t0)
-        if busy < threshold_pct or time.monotonic() >= deadline:
-            return busy
-
-
-def tail(path, n=15):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:]).strip()
-    except OSError:
-        return ""
-
-
-def first_error(path):
-    """The most telling line of a failed start: the first alert/error, else the last line."""
-    lines = tail(path, 30).splitlines()
-    for line in lines:
-        if any(w in line.lower() for w in ("alert", "emerg", "error", "fatal")):
-            return line.strip()
-    return lines[-1].strip() if lines else ""
-
-
-def run_json(argv, timeout):
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Failed(f"load client timed out after {timeout:.0f}s")
-    try:
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        raise Failed(f"load client printed no result: {out.stderr.strip()[:200]}")
 
 
 # ---------------------------------------------------------------- peer configs
@@ -323,32 +209,6 @@ def summarize(streams, storms):
         "p99_ms": med(r["p99_us"] for r in storms) / 1000,
         "errors": sum(r["errors"] + r["timeouts"] + r["empty"] for r in storms),
         "runs": {"stream": streams, "storm": storms},
-    }
-
-
-def machine_info(args):
-    def cmd(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "unavailable"
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "kernel": platform.release(),
-        "os": cmd(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
-        "haproxy": cmd(["haproxy", "-v"]),
-        "nginx": cmd(["nginx", "-v"]),
-        "portico": cmd(["git", "-C", root, "log", "-1", "--format=%h %s"]),
-        "loadavg": open("/proc/loadavg").read().split()[:3],
     }
 
 
