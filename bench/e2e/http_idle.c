@@ -12,7 +12,9 @@
 //
 // Usage: bench_http_idle --target 127.0.0.1:P --steps 1000,11000 [--in-flight K]
 //                        [--timeout S] [--hold S]
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE  // memmem, strcasestr
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
