@@ -104,7 +104,9 @@ MessageParser::MessageParser(llhttp_type_t type, const Limits& limits)
   // The head arena holds the start line and field section bytes; the guard
   // bounds both, so the arena cannot overflow (append() still checks).
   arena_cap_ = limits_.start_line + limits_.header_bytes + 16;
-  arena_ = std::make_unique<char[]>(arena_cap_);
+  // Not value-initialised: the arena is only read where it was written, and
+  // untouched pages stay unbacked (an idle connection should cost little).
+  arena_.reset(new char[arena_cap_]);
   fields_ = std::make_unique<HeaderField[]>(limits_.headers > 0 ? limits_.headers : 1);
   guard_.start_line_limit = limits_.start_line;
   guard_.section_limit = limits_.header_bytes;
