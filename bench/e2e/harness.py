@@ -7,6 +7,7 @@ import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -149,3 +150,15 @@ def machine_info(args):
         "portico": cmd(["git", "-C", root, "log", "-1", "--format=%h %s"]),
         "loadavg": open("/proc/loadavg").read().split()[:3],
     }
+
+
+def write_report(suite, out_dir, started, md, info, params, results):
+    """Writes bench/results/<suite>-<date>-<HHMM>.md and the .json of every raw run."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"{suite}-{started:%Y-%m-%d-%H%M}.md")
+    with open(path, "w") as f:
+        f.write(md)
+    with open(path[:-3] + ".json", "w") as f:
+        json.dump({"info": info, "params": params, "results": results}, f, indent=1)
+    print(f"bench {suite}: wrote {path}", file=sys.stderr)
+    return path

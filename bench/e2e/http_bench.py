@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_report  # noqa: E402
-from harness import (Failed, Procs, cpu_seconds, first_error, free_port,  # noqa: E402
+from harness import (Failed, write_report, Procs, cpu_seconds, first_error, free_port,  # noqa: E402
                      listening, machine_info, system_busy_seconds, tail, wait_for_quiet)
 
 BODY = "portico-bench 64-byte body 0123456789abcdefghijklmnopqrstuvwxyz\n"
@@ -479,13 +479,7 @@ def main():
     print(http_report.text_table(results))
     md = http_report.markdown(results, info, params, started)
     if not args.no_write:
-        os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, f"http-{started:%Y-%m-%d-%H%M}.md")
-        with open(path, "w") as f:
-            f.write(md)
-        with open(path[:-3] + ".json", "w") as f:
-            json.dump({"info": info, "params": params, "results": results}, f, indent=1)
-        print(f"bench http: wrote {path}", file=sys.stderr)
+        write_report("http", args.out_dir, started, md, info, params, results)
     return 0
 
 

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import l4_report  # noqa: E402
-from harness import (Failed, Procs, cpu_seconds, first_error, free_port,  # noqa: E402
+from harness import (Failed, write_report, Procs, cpu_seconds, first_error, free_port,  # noqa: E402
                      listening, machine_info, run_json, system_busy_seconds, tail,
                      wait_for_quiet)
 
@@ -308,13 +308,7 @@ def main():
     print(l4_report.text_table(results))
     md = l4_report.markdown(results, info, params, started)
     if not args.no_write:
-        os.makedirs(args.out_dir, exist_ok=True)
-        path = os.path.join(args.out_dir, f"l4-{started:%Y-%m-%d-%H%M}.md")
-        with open(path, "w") as f:
-            f.write(md)
-        with open(path[:-3] + ".json", "w") as f:
-            json.dump({"info": info, "params": params, "results": results}, f, indent=1)
-        print(f"bench l4: wrote {path}", file=sys.stderr)
+        write_report("l4", args.out_dir, started, md, info, params, results)
     return 0
 
 
