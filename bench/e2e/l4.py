@@ -8,7 +8,6 @@ loopback ports are used; every run is bounded in time.
 """
 import argparse
 import datetime
-import json
 import os
 import signal
 import statistics
