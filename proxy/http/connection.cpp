@@ -823,7 +823,6 @@ void HttpConnection::retry() {
   // for the same key unless another idle one exists; that one may be stale
   // too, and can_retry() then refuses a second retry.
   send_upstream_head();
-  if (req_ == Req::kComplete && chunked_up_) {}  // bodies are never retried
 }
 
 void HttpConnection::upstream_failed(int status, const char* why) {

@@ -143,7 +143,7 @@ UpstreamPool::~UpstreamPool() {
   for (int i = 0; i < 100 && live_ > 0; ++i) loop_->run_once(5 * kNsPerMs);
 }
 
-UpstreamConn* UpstreamPool::acquire(const conf::Address& address, UpstreamUser* user, TimeNs) {
+UpstreamConn* UpstreamPool::acquire(const conf::Address& address, UpstreamUser* user) {
   io::PeerKey key(address.sa(), address.len);
   if (auto it = idle_.find(key); it != idle_.end() && !it->second.empty()) {
     UpstreamConn* c = it->second.back();

@@ -81,7 +81,7 @@ class UpstreamPool {
   ~UpstreamPool();
   // An idle connection to `address`, or a new one being connected (the user
   // hears on_upstream_connected). nullptr only if no socket could be made.
-  UpstreamConn* acquire(const conf::Address& address, UpstreamUser* user, TimeNs connect_deadline_unused = 0);
+  UpstreamConn* acquire(const conf::Address& address, UpstreamUser* user);
   // Done with a connection: kept idle when `reusable` and there is room.
   void release(UpstreamConn* c, bool reusable, uint32_t max_idle, TimeNs idle_timeout);
   size_t idle() const;
