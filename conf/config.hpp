@@ -276,8 +276,8 @@ struct Config {
   std::optional<Mdns> mdns;
   // Runtime sizing, each bounded (see docs/config.md "runtime").
   struct Runtime {
-    Size buffer_size = 16 * 1024;     // one pool buffer
-    uint32_t buffers = 512;           // pool buffers per worker (8 MiB at 16 KiB)
+    Size buffer_size = 64 * 1024;     // one pool buffer
+    uint32_t buffers = 256;           // pool buffers per worker (16 MiB at 64 KiB)
     uint32_t ring_entries = 4096;     // io_uring submission queue entries
   } runtime;
 

@@ -1091,7 +1091,7 @@ void start_http_connection(const HttpListenerContext& ctx, int client_fd) {
     ctx.env->loop->close(client_fd);
     return;
   }
-  if (ctx.listener->bind.family() != AF_UNIX) io::set_nodelay(client_fd);
+  // TCP_NODELAY comes from the listening socket (io::open_listener).
   auto* c = new HttpConnection(ctx, client_fd);
   c->start();
 }

@@ -81,8 +81,8 @@ enum class Backend { kIoUring, kEpoll };
 
 struct LoopOptions {
   uint32_t ring_entries = 4096;  // io_uring submission queue size
-  uint32_t buffer_size = 16 * 1024;
-  uint32_t buffers = 512;        // pool buffers; io_uring lends most to the kernel
+  uint32_t buffer_size = 64 * 1024;
+  uint32_t buffers = 256;        // pool buffers; io_uring lends most to the kernel
 };
 
 class Loop {

@@ -24,6 +24,9 @@ int open_listener(const sockaddr* addr, socklen_t len, int type, int backlog, st
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (addr->sa_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    // Accepted sockets inherit TCP_NODELAY from their listener: one
+    // setsockopt here instead of one per connection.
+    if (type == SOCK_STREAM) ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   } else {
     // A stale socket file from an earlier run would make bind fail.
     const auto* un = reinterpret_cast<const sockaddr_un*>(addr);

@@ -49,6 +49,7 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void arm_recv(Direction& d) { env_->loop->recv(d.recv, d.from); }
   void send_front(Direction& d);
   void maybe_resume(Direction& d);
+  void shut_write(Direction& d);
   void close(bool reset_peers);
   void maybe_destroy();
   bool any_armed() const {
@@ -147,7 +148,17 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
     }
     last_activity_ = env_->loop->now();
     d.bytes += static_cast<uint64_t>(res);
-    d.queue.push(b);
+    // A small read goes into the free space of the last queued buffer, so a
+    // peer dribbling small writes towards a side that does not read ties up
+    // about high_water_ / buffer_size buffers, not one buffer per write.
+    io::Buffer* tail = d.queue.back();
+    const uint32_t cap = env_->loop->pool().size();
+    if (tail && b->remaining() <= cap / 4 && cap - tail->len >= b->remaining()) {
+      io::append(env_->loop->pool(), d.queue, b->readable(), b->remaining());
+      env_->loop->pool().release(b);
+    } else {
+      d.queue.push(b);
+    }
     if (!d.send.armed()) send_front(d);
     if (d.queue.bytes() >= high_water_ && !d.paused && d.recv.armed()) {
       d.paused = true;
@@ -158,10 +169,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
   if (closing_) return;
   if (res == 0) {  // FIN from d.from
     d.eof = true;
-    if (d.queue.empty() && !d.send.armed()) {
-      ::shutdown(d.to, SHUT_WR);
-      d.shut = true;
-    }
+    if (d.queue.empty() && !d.send.armed()) shut_write(d);
   } else if (res == -ECANCELED) {
     maybe_resume(d);
     return;
@@ -195,14 +203,22 @@ void TcpSession::on_send(Direction& d, int res) {
   if (!d.queue.empty()) {
     send_front(d);
   } else if (d.eof && !d.shut) {
-    ::shutdown(d.to, SHUT_WR);
-    d.shut = true;
+    shut_write(d);
     if (down_.shut && up_.shut) {
       close(false);
       return;
     }
   }
   maybe_resume(d);
+}
+
+// Passes d's FIN on. When the other direction is already finished, the close
+// that follows sends the FIN (nothing is left unread on either socket), so
+// the shutdown call is skipped.
+void TcpSession::shut_write(Direction& d) {
+  Direction& other = &d == &down_ ? up_ : down_;
+  if (!other.shut) ::shutdown(d.to, SHUT_WR);
+  d.shut = true;
 }
 
 void TcpSession::maybe_resume(Direction& d) {
@@ -285,7 +301,7 @@ void start_tcp_session(const TcpSessionParams& p, int client_fd) {
     p.env->loop->close(client_fd);
     return;
   }
-  if (p.listener->bind.family() != AF_UNIX) io::set_nodelay(client_fd);
+  // TCP_NODELAY comes from the listening socket (io::open_listener).
   auto* s = new TcpSession(p, client_fd, ufd, ep);
   s->start();
 }

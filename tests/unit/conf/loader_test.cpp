@@ -368,8 +368,8 @@ clusters:
   CHECK_FALSE(c.admin.token);
   CHECK_FALSE(c.dns);
   CHECK_FALSE(c.mdns);
-  CHECK(c.runtime.buffer_size == 16 * 1024);
-  CHECK(c.runtime.buffers == 512);
+  CHECK(c.runtime.buffer_size == 64 * 1024);
+  CHECK(c.runtime.buffers == 256);
   CHECK(c.runtime.ring_entries == 4096);
   const Listener& l = c.listeners.at(0);
   CHECK(l.protocol == Protocol::kTcp);
