@@ -62,6 +62,38 @@ HttpWorker::HttpWorker(io::Loop* loop, const conf::AccessLog& log)
 
 RandomSource HttpWorker::rng() { return RandomSource{&splitmix, &rng_state}; }
 
+namespace {
+template <class P>
+std::unique_ptr<P> take_parser(std::vector<std::unique_ptr<P>>& free, const Limits& l) {
+  if (!free.empty() && free.back()->limits() == l) {
+    std::unique_ptr<P> p = std::move(free.back());
+    free.pop_back();
+    return p;
+  }
+  return std::make_unique<P>(l);
+}
+
+template <class P>
+void give_parser(std::vector<std::unique_ptr<P>>& free, std::unique_ptr<P> p, size_t max) {
+  if (!p || free.size() >= max) return;  // dropped: freed here
+  p->reset();
+  free.push_back(std::move(p));
+}
+}  // namespace
+
+std::unique_ptr<RequestParser> HttpWorker::take_request_parser(const Limits& l) {
+  return take_parser(free_request_parsers_, l);
+}
+std::unique_ptr<ResponseParser> HttpWorker::take_response_parser(const Limits& l) {
+  return take_parser(free_response_parsers_, l);
+}
+void HttpWorker::give(std::unique_ptr<RequestParser> p) {
+  give_parser(free_request_parsers_, std::move(p), kFreeParsers);
+}
+void HttpWorker::give(std::unique_ptr<ResponseParser> p) {
+  give_parser(free_response_parsers_, std::move(p), kFreeParsers);
+}
+
 // ---------------------------------------------------------------- connection
 
 namespace {
@@ -92,19 +124,64 @@ std::string client_ip_of(int fd) {
   return buf;
 }
 
-class HttpConnection final : public l4::Session,
-                             private io::OpHandler,
+class HttpConnection;
+
+// The part of a client connection that lives as long as its socket: identity,
+// the multishot recv and the deadline timer. While a request is in progress,
+// or its response still going out, an HttpConnection does the work and gets
+// this part's events; an idle keep-alive connection is this object alone
+// (a few hundred bytes: no parser, no buffers, no strings of the last
+// exchange). One worker.
+class HttpClient final : public l4::Session, private io::OpHandler, private io::TimerHandler {
+ public:
+  HttpClient(const HttpListenerContext& ctx, int fd);
+  void start();
+  void abort() override;
+
+ private:
+  friend class HttpConnection;
+  void on_complete(io::Op& op, int res) override;
+  void on_timer(io::Timer& t) override;
+  void close_idle();
+  void maybe_destroy_idle();
+  void finish();  // closes the socket and frees this; nothing may be armed
+
+  l4::WorkerEnv* env_;
+  HttpWorker* http_;
+  l4::Generation* gen_;
+  const conf::Listener* listener_;
+  std::shared_ptr<const RouteTable> routes_;
+  l4::ListenerShared* shared_;
+  HttpConnection* active_ = nullptr;
+  io::Op recv_;
+  io::Timer timer_;
+  io::BufferQueue in_;  // from the client, not parsed yet (empty while idle)
+  TimeNs last_activity_ = 0;
+  int fd_;
+  bool client_eof_ = false;
+  bool client_paused_ = false;
+  bool idle_closing_ = false;
+  bool reset_ = false;
+  std::string client_ip_;
+};
+
+// One client connection while it has an exchange in progress (see
+// HttpClient): parses requests (keep-alive, pipelining), routes them and runs
+// their actions. Created on the first byte of a request, freed once the
+// exchange is over and nothing is pending. One worker.
+class HttpConnection final : private io::OpHandler,
                              private io::TimerHandler,
                              private UpstreamUser {
  public:
-  HttpConnection(const HttpListenerContext& ctx, int fd);
-  void start();
-  void abort() override {
+  explicit HttpConnection(HttpClient& c);
+  ~HttpConnection();
+  void abort() {
     close_now(false);
     maybe_destroy();
   }
 
  private:
+  friend class HttpClient;
   enum class Req : uint8_t { kIdle, kHead, kBody, kComplete };
   enum class Resp : uint8_t { kNone, kWaiting, kBody, kFile, kDone };
   enum class Action : uint8_t { kNone, kLocal, kStatic, kProxy };
@@ -168,23 +245,29 @@ class HttpConnection final : public l4::Session,
   }
   size_t high_water() const { return listener_->limits.buffer; }
 
+  // The connection's lasting part and views of its state.
+  HttpClient& client_;
   l4::WorkerEnv* env_;
   HttpWorker* http_;
   l4::Generation* gen_;
   const conf::Listener* listener_;
-  std::shared_ptr<const RouteTable> routes_;
+  const std::shared_ptr<const RouteTable>& routes_;
   l4::ListenerShared* shared_;
-  int fd_;
-  std::string client_ip_;
-  io::Op recv_;
+  const int fd_;
+  const std::string& client_ip_;
+  io::Op& recv_;
+  io::Timer& timer_;
+  io::BufferQueue& in_;
+  TimeNs& last_activity_;
+  bool& client_eof_;
+  bool& client_paused_;
+
   io::Op send_;
   io::Op poll_;
-  io::Timer timer_;
-  io::BufferQueue in_;   // from the client, not parsed yet
   io::BufferQueue out_;  // to the client
   iovec send_iov_[kMaxIov];
   msghdr send_msg_{};
-  RequestParser parser_;
+  std::unique_ptr<RequestParser> parser_;
 
   // the exchange in progress
   Req req_ = Req::kIdle;
@@ -209,7 +292,6 @@ class HttpConnection final : public l4::Session,
   TimeNs start_ = 0;
   TimeNs up_start_ = 0;
   TimeNs head_start_ = 0;
-  TimeNs last_activity_ = 0;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
 
@@ -227,36 +309,145 @@ class HttpConnection final : public l4::Session,
   off_t file_off_ = 0;
   uint64_t file_left_ = 0;
 
-  bool client_eof_ = false;
-  bool client_paused_ = false;
   bool close_after_flush_ = false;
   bool closing_ = false;
   bool reset_ = false;
   bool shut_sent_ = false;
+
+  // Nothing in progress or pending: the HttpClient can go on alone.
+  bool quiescent() const {
+    return req_ == Req::kIdle && resp_ == Resp::kNone && !tunnel_ && !up_ && in_.empty() && out_.empty() &&
+           up_in_.empty() && !send_.armed() && !poll_.armed() && !close_after_flush_ && !client_eof_ &&
+           !parser_->in_message();
+  }
 };
 
-HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
+// ------------------------------------------------------------ HttpClient
+
+HttpClient::HttpClient(const HttpListenerContext& ctx, int fd)
     : env_(ctx.env),
       http_(ctx.http),
       gen_(ctx.gen),
       listener_(ctx.listener),
       routes_(ctx.routes),
       shared_(ctx.shared),
-      fd_(fd),
-      client_ip_(client_ip_of(fd)),
       recv_(this, kRecv),
-      send_(this, kSend),
-      poll_(this, kPollOut),
       timer_(this, 0),
-      parser_(Limits::from(ctx.listener->limits)) {
+      fd_(fd),
+      client_ip_(client_ip_of(fd)) {
   ++gen_->refs;
   env_->add(this);
 }
 
-void HttpConnection::start() {
+void HttpClient::start() {
   last_activity_ = env_->loop->now();
   env_->loop->recv(recv_, fd_);
-  arm_deadline();
+  env_->loop->timers().arm(timer_, last_activity_ + listener_->timeouts.idle.count());
+}
+
+void HttpClient::abort() {
+  if (active_) {
+    active_->abort();  // may free this
+    return;
+  }
+  close_idle();
+  maybe_destroy_idle();
+}
+
+// Only recv_ is bound here. An exchange in progress gets the completion
+// (and may free this); an idle connection starts one on the first byte.
+void HttpClient::on_complete(io::Op& op, int res) {
+  if (active_) {
+    active_->on_complete(op, res);
+    return;
+  }
+  if (idle_closing_) {
+    if (res > 0) env_->loop->pool().release(op.take_buffer());
+    maybe_destroy_idle();
+    return;
+  }
+  if (res > 0) {
+    active_ = new HttpConnection(*this);
+    active_->on_complete(op, res);
+    return;
+  }
+  if (res == -ECANCELED && client_paused_) {  // a pause's cancel landing after the exchange ended
+    client_paused_ = false;
+    env_->loop->recv(recv_, fd_);
+    return;
+  }
+  // FIN, reset or error between requests: nothing is owed, close quietly.
+  if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
+    LOG_DEBUG("http %s: recv: %s", listener_->name.c_str(), std::strerror(-res));
+  client_eof_ = true;
+  close_idle();
+  maybe_destroy_idle();
+}
+
+void HttpClient::on_timer(io::Timer& t) {
+  if (active_) {
+    active_->on_timer(t);
+    return;
+  }
+  if (idle_closing_) return;
+  TimeNs deadline = last_activity_ + listener_->timeouts.idle.count();
+  if (env_->loop->now() < deadline) {
+    env_->loop->timers().arm(timer_, deadline);
+    return;
+  }
+  LOG_DEBUG("http %s: %s: idle timeout", listener_->name.c_str(), client_ip_.c_str());
+  close_idle();
+  maybe_destroy_idle();
+}
+
+void HttpClient::close_idle() {
+  if (idle_closing_) return;
+  idle_closing_ = true;
+  env_->loop->timers().cancel(timer_);
+  env_->loop->cancel(recv_);
+}
+
+void HttpClient::maybe_destroy_idle() {
+  if (!idle_closing_ || recv_.armed()) return;
+  finish();
+}
+
+void HttpClient::finish() {
+  if (reset_) io::set_reset_on_close(fd_);
+  env_->loop->timers().cancel(timer_);
+  env_->loop->close(fd_);
+  while (!in_.empty()) env_->loop->pool().release(in_.pop());
+  shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  --gen_->refs;
+  env_->remove(this);
+  delete this;
+}
+
+// ------------------------------------------------------------ HttpConnection
+
+HttpConnection::HttpConnection(HttpClient& c)
+    : client_(c),
+      env_(c.env_),
+      http_(c.http_),
+      gen_(c.gen_),
+      listener_(c.listener_),
+      routes_(c.routes_),
+      shared_(c.shared_),
+      fd_(c.fd_),
+      client_ip_(c.client_ip_),
+      recv_(c.recv_),
+      timer_(c.timer_),
+      in_(c.in_),
+      last_activity_(c.last_activity_),
+      client_eof_(c.client_eof_),
+      client_paused_(c.client_paused_),
+      send_(this, kSend),
+      poll_(this, kPollOut),
+      parser_(c.http_->take_request_parser(Limits::from(c.listener_->limits))) {}
+
+HttpConnection::~HttpConnection() {
+  http_->give(std::move(parser_));
+  http_->give(std::move(resp_parser_));
 }
 
 // The one deadline that applies in the current state. Activity only moves
@@ -355,7 +546,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
       send_file_part();
       break;
   }
-  if (closing_) maybe_destroy();
+  maybe_destroy();
 }
 
 // ------------------------------------------------------------ request side
@@ -378,7 +569,7 @@ void HttpConnection::pump_client() {
       return;
     }
     io::Buffer* b = in_.empty() ? nullptr : in_.front();
-    if (!b && !parser_.in_message()) break;
+    if (!b && !parser_->in_message()) break;
     if (req_ == Req::kIdle) {
       req_ = Req::kHead;
       head_start_ = env_->loop->now();
@@ -387,7 +578,7 @@ void HttpConnection::pump_client() {
     }
     // An empty input collects an event the parser still holds (the end of
     // a message right after its last body bytes).
-    ParseResult r = parser_.parse(b ? std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining())
+    ParseResult r = parser_->parse(b ? std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining())
                                     : std::string_view());
     if (!b && r.event == ParseEvent::kNeedMore) break;
     switch (r.event) {
@@ -417,7 +608,7 @@ void HttpConnection::pump_client() {
 }
 
 void HttpConnection::on_head() {
-  const RequestHead& h = parser_.head();
+  const RequestHead& h = parser_->head();
   req_ = Req::kBody;
   resp_ = Resp::kNone;
   action_ = Action::kNone;
@@ -493,7 +684,7 @@ void HttpConnection::on_client_eof() {
     if (up_) up_->shutdown_write();
     return;
   }
-  ParseResult r = parser_.finish();
+  ParseResult r = parser_->finish();
   if (r.event == ParseEvent::kError && req_ != Req::kIdle && req_ != Req::kComplete) {
     // The client went away in the middle of a request.
     close_now(false);
@@ -564,7 +755,7 @@ void HttpConnection::error_response(int status, const char* why) {
 
 void HttpConnection::serve_static(const RouteTable::Entry& e) {
   action_ = Action::kStatic;
-  const RequestHead& h = parser_.head();
+  const RequestHead& h = parser_->head();
   if (h.method != "GET" && h.method != "HEAD") {
     status_ = 405;
     out("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n");
@@ -657,7 +848,7 @@ void HttpConnection::send_file_part() {
 
 void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   action_ = Action::kProxy;
-  const RequestHead& h = parser_.head();
+  const RequestHead& h = parser_->head();
   const conf::Route& route = *e.route;
   if (!e.cluster) {
     error_response(503, "no cluster");
@@ -710,7 +901,7 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
     return;
   }
   upstream_head_.assign(http_->scratch.get(), *size);
-  if (!resp_parser_) resp_parser_ = std::make_unique<ResponseParser>(Limits::from(listener_->limits));
+  if (!resp_parser_) resp_parser_ = http_->take_response_parser(Limits::from(listener_->limits));
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
@@ -747,6 +938,7 @@ void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
   const conf::Route& route = *entry_->route;
   up_deadline_ns_ = env_->loop->now() + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count());
   arm_deadline();
+  maybe_destroy();
 }
 
 void HttpConnection::on_upstream_drained(UpstreamConn&, int res) {
@@ -926,7 +1118,7 @@ void HttpConnection::on_response_head() {
   bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, h.switching_protocols);
   BodyKind down = h.body;
   if (h.body == BodyKind::kUntilClose) {
-    if (parser_.head().version_minor >= 1) {
+    if (parser_->head().version_minor >= 1) {
       down = BodyKind::kChunked;
     } else {
       close_delimited_ = true;
@@ -937,7 +1129,7 @@ void HttpConnection::on_response_head() {
   if (!h.switching_protocols) ok = ok && set_framing(hs, down, h.content_length);
   ok = ok && apply_transform(hs, entry_->route->response_headers);
   if (!keep_alive_ && !h.switching_protocols) ok = ok && hs.set("Connection", "close");
-  if (parser_.head().version_minor == 0 && keep_alive_ && !close_delimited_) ok = ok && hs.set("Connection", "keep-alive");
+  if (parser_->head().version_minor == 0 && keep_alive_ && !close_delimited_) ok = ok && hs.set("Connection", "keep-alive");
   auto size = ok ? serialize_response_head({http_->scratch.get(), http_->scratch_size}, h.status, h.reason, hs.fields())
                  : std::nullopt;
   if (!size) {
@@ -1068,17 +1260,25 @@ void HttpConnection::close_now(bool reset) {
   env_->loop->cancel(poll_);
 }
 
+// Called only at the end of an event handler (it may free this and the
+// client): frees both once closed and nothing is armed, or hands the
+// connection back to its HttpClient once the exchange is over.
 void HttpConnection::maybe_destroy() {
-  if (!closing_ || recv_.armed() || send_.armed() || poll_.armed()) return;
-  if (reset_) io::set_reset_on_close(fd_);
-  env_->loop->close(fd_);
-  while (!in_.empty()) env_->loop->pool().release(in_.pop());
+  if (!closing_) {
+    if (!quiescent()) return;
+    if (client_paused_ && !recv_.armed()) resume_client();
+    client_.active_ = nullptr;
+    delete this;
+    return;
+  }
+  if (recv_.armed() || send_.armed() || poll_.armed()) return;
   while (!out_.empty()) env_->loop->pool().release(out_.pop());
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
-  shared_->active.fetch_sub(1, std::memory_order_relaxed);
-  --gen_->refs;
-  env_->remove(this);
+  HttpClient& c = client_;
+  c.reset_ = reset_;
+  c.active_ = nullptr;
   delete this;
+  c.finish();
 }
 
 }  // namespace
@@ -1092,7 +1292,7 @@ void start_http_connection(const HttpListenerContext& ctx, int client_fd) {
     return;
   }
   // TCP_NODELAY comes from the listening socket (io::open_listener).
-  auto* c = new HttpConnection(ctx, client_fd);
+  auto* c = new HttpClient(ctx, client_fd);
   c->start();
 }
 

@@ -15,6 +15,8 @@
 #include "conf/config.hpp"
 #include "proxy/http/access_log.hpp"
 #include "proxy/http/headers.hpp"
+#include "proxy/http/request_parser.hpp"
+#include "proxy/http/response_parser.hpp"
 #include "proxy/http/router.hpp"
 #include "proxy/http/static_path.hpp"
 #include "proxy/http/upstream.hpp"
@@ -46,6 +48,19 @@ struct HttpWorker {
   size_t scratch_size = 64 * 1024;
   uint64_t rng_state;
   RandomSource rng();
+
+  // Parsers are held only by exchanges in progress and recycled here, so an
+  // idle keep-alive connection holds none (their head arenas are the bulk
+  // of a connection's memory). At most kFreeParsers of each kind are kept.
+  static constexpr size_t kFreeParsers = 256;
+  std::unique_ptr<RequestParser> take_request_parser(const Limits& l);
+  std::unique_ptr<ResponseParser> take_response_parser(const Limits& l);
+  void give(std::unique_ptr<RequestParser> p);
+  void give(std::unique_ptr<ResponseParser> p);
+
+ private:
+  std::vector<std::unique_ptr<RequestParser>> free_request_parsers_;
+  std::vector<std::unique_ptr<ResponseParser>> free_response_parsers_;
 };
 
 struct HttpListenerContext {

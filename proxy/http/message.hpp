@@ -36,6 +36,7 @@ struct Limits {
     out.body = l.body;
     return out;
   }
+  bool operator==(const Limits&) const = default;
 };
 
 // What went wrong and what to answer. `reason` is a static string for logs.

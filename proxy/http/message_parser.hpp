@@ -79,6 +79,8 @@ class MessageParser {
   // Forget everything (new connection): ready for a first message.
   void reset();
 
+  const Limits& limits() const { return limits_; }
+
   // True between the first byte of a message and its end.
   bool in_message() const { return phase_ != Phase::kIdle && phase_ != Phase::kComplete; }
 

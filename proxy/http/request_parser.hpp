@@ -51,6 +51,7 @@ class RequestParser : private detail::MessageParser {
 
   using MessageParser::finish;
   using MessageParser::in_message;
+  using MessageParser::limits;
   using MessageParser::reset;
   ParseResult parse(std::string_view input);
   const RequestHead& head() const { return head_; }

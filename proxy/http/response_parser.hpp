@@ -38,6 +38,7 @@ class ResponseParser : private detail::MessageParser {
 
   using MessageParser::finish;
   using MessageParser::in_message;
+  using MessageParser::limits;
   using MessageParser::reset;
   // The request this response answers was HEAD: no body follows the head.
   void expect_head_response(bool head) { head_request_ = head; }
