@@ -61,6 +61,7 @@ struct ListenerTimeouts {
   Duration idle = std::chrono::seconds(60);       // no bytes either way (tcp/http keep-alive)
   Duration handshake = std::chrono::seconds(10);  // TLS handshake
   Duration connect = std::chrono::seconds(5);     // tcp listeners: upstream connect (cluster's wins if set)
+  Duration linger = std::chrono::seconds(5);      // http: reading (and discarding) after an error response before close
 };
 
 struct ListenerLimits {

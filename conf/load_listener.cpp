@@ -313,12 +313,13 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
           l.proxy_protocol_from.push_back(*c);
   }
   if (const YAML::Node* t = f.get("timeouts")) {
-    Fields tf(r, *t, f.sub("timeouts"), "timeouts", {"header", "idle", "handshake", "connect"});
+    Fields tf(r, *t, f.sub("timeouts"), "timeouts", {"header", "idle", "handshake", "connect", "linger"});
     if (tf.ok()) {
       tf.duration("header", l.timeouts.header, kMs, kDay);
       tf.duration("idle", l.timeouts.idle, kMs, kDay);
       tf.duration("handshake", l.timeouts.handshake, kMs, kDay);
       tf.duration("connect", l.timeouts.connect, kMs, kDay);
+      tf.duration("linger", l.timeouts.linger, kMs, kDay);
     }
   }
   if (const YAML::Node* t = f.get("limits")) {

@@ -100,6 +100,7 @@ namespace {
 
 enum Tag : uint8_t { kRecv, kSend, kPollOut };
 constexpr size_t kMaxIov = 8;
+constexpr uint64_t kMaxLingerBytes = 1 << 20;  // discarded after an error response, then close
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -229,6 +230,7 @@ class HttpConnection final : private io::OpHandler,
   void start_tunnel();
   void arm_deadline();
   void close_now(bool reset);
+  void start_lingering();
   void maybe_destroy();
   void log_access();
   void pause_client() {
@@ -310,6 +312,8 @@ class HttpConnection final : private io::OpHandler,
   uint64_t file_left_ = 0;
 
   bool close_after_flush_ = false;
+  bool lingering_ = false;  // response sent and FIN too: discarding input until EOF
+  uint64_t linger_bytes_ = 0;
   bool closing_ = false;
   bool reset_ = false;
   bool shut_sent_ = false;
@@ -453,7 +457,7 @@ HttpConnection::~HttpConnection() {
 // The one deadline that applies in the current state. Activity only moves
 // last_activity_; the timer re-arms itself when it fires early.
 void HttpConnection::arm_deadline() {
-  if (closing_) return;
+  if (closing_ || lingering_) return;
   const auto& t = listener_->timeouts;
   TimeNs d;
   if (tunnel_) d = last_activity_ + t.idle.count();
@@ -465,6 +469,11 @@ void HttpConnection::arm_deadline() {
 
 void HttpConnection::on_timer(io::Timer&) {
   if (closing_) return;
+  if (lingering_) {  // the linger deadline
+    close_now(false);
+    maybe_destroy();
+    return;
+  }
   TimeNs now = env_->loop->now();
   const auto& t = listener_->timeouts;
   if (!tunnel_ && req_ == Req::kHead) {
@@ -493,6 +502,18 @@ void HttpConnection::on_timer(io::Timer&) {
 void HttpConnection::on_complete(io::Op& op, int res) {
   switch (op.tag()) {
     case kRecv:
+      if (lingering_ && !closing_) {
+        if (res > 0) {
+          env_->loop->pool().release(op.take_buffer());
+          linger_bytes_ += static_cast<uint64_t>(res);
+          if (linger_bytes_ > kMaxLingerBytes) close_now(false);
+        } else if (res == -ECANCELED && !recv_.armed()) {
+          env_->loop->recv(recv_, fd_);  // a pause's cancel from before the lingering
+        } else {
+          close_now(false);  // EOF or error: the client has read what it wanted
+        }
+        break;
+      }
       if (res > 0) {
         io::Buffer* b = op.take_buffer();
         if (closing_ || client_eof_) {
@@ -1192,7 +1213,7 @@ void HttpConnection::flush_client() {
     return;
   }
   if (close_after_flush_) {
-    close_now(false);
+    start_lingering();
     return;
   }
   // Output drained: let the producers go on.
@@ -1247,6 +1268,25 @@ void HttpConnection::log_access() {
   e.total_us = (now - start_) / 1000;
   http_->access_log.log(e);
   bytes_in_ = 0;
+}
+
+// After a response that ends the connection: send FIN, then read and discard
+// until the client closes, the linger deadline, or kMaxLingerBytes. Closing
+// with unread input would make the kernel answer with a reset, which can
+// destroy the response in flight (the client never sees its 400 or 413).
+void HttpConnection::start_lingering() {
+  if (lingering_ || closing_) return;
+  if (client_eof_ || tunnel_) {
+    close_now(false);
+    return;
+  }
+  lingering_ = true;
+  ::shutdown(fd_, SHUT_WR);
+  if (up_) release_upstream(false);
+  while (!in_.empty()) env_->loop->pool().release(in_.pop());
+  client_paused_ = false;
+  if (!recv_.armed()) env_->loop->recv(recv_, fd_);
+  env_->loop->timers().arm(timer_, env_->loop->now() + listener_->timeouts.linger.count());
 }
 
 void HttpConnection::close_now(bool reset) {
