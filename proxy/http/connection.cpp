@@ -21,7 +21,8 @@ namespace portico::http {
 
 // ---------------------------------------------------------------- RouteTable
 
-std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const conf::Listener& l) {
+std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const conf::Listener& l,
+                                                    l4::WorkerStats* stats) {
   auto t = std::make_shared<RouteTable>();
   std::string err;
   auto router = Router::compile(l.routes, &err);
@@ -31,9 +32,11 @@ std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const
     router = Router::compile({}, &err);
   }
   t->router = std::move(*router);
+  if (stats) t->unmatched = stats->route(l.name, "_unmatched");
   for (const conf::Route& r : l.routes) {
     Entry e;
     e.route = &r;
+    if (stats) e.stats = stats->route(l.name, r.name ? *r.name : std::to_string(t->entries.size()));
     if (r.cluster) e.cluster = c.find_cluster(*r.cluster);
     if (r.static_files) {
       e.root = StaticRoot::open(r.static_files->root, &err);
@@ -174,6 +177,9 @@ class HttpConnection final : public l4::Session,
   const conf::Listener* listener_;
   std::shared_ptr<const RouteTable> routes_;
   l4::ListenerShared* shared_;
+  l4::ListenerStats* stats_;
+  bool counted_ = false;  // this exchange is in the route metrics already
+  l4::EndpointStats* ep_stats_ = nullptr;  // set while an upstream connection is held
   int fd_;
   std::string client_ip_;
   io::Op recv_;
@@ -242,6 +248,7 @@ HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
       listener_(ctx.listener),
       routes_(ctx.routes),
       shared_(ctx.shared),
+      stats_(ctx.stats),
       fd_(fd),
       client_ip_(client_ip_of(fd)),
       recv_(this, kRecv),
@@ -251,6 +258,7 @@ HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
       parser_(Limits::from(ctx.listener->limits)) {
   ++gen_->refs;
   env_->add(this);
+  stats_->accepted.add(), stats_->active.add();
 }
 
 void HttpConnection::start() {
@@ -285,6 +293,7 @@ void HttpConnection::on_timer(io::Timer&) {
     }
   } else if (!tunnel_ && resp_ == Resp::kWaiting && up_) {
     if (now >= up_deadline_ns_) {
+      if (!up_->connected() && ep_stats_) ep_stats_->connect_failures.add();
       upstream_failed(504, up_->connected() ? "upstream response timeout" : "upstream connect timeout");
       maybe_destroy();
       return;
@@ -310,6 +319,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         }
         last_activity_ = env_->loop->now();
         bytes_in_ += static_cast<uint64_t>(res);
+        stats_->bytes_in.add(static_cast<uint64_t>(res));
         in_.push(b);
         pump_client();
         break;
@@ -343,6 +353,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         break;
       }
       last_activity_ = env_->loop->now();
+      stats_->bytes_out.add(static_cast<uint64_t>(res));
       io::consume(env_->loop->pool(), out_, static_cast<size_t>(res));
       flush_client();
       break;
@@ -383,6 +394,7 @@ void HttpConnection::pump_client() {
       req_ = Req::kHead;
       head_start_ = env_->loop->now();
       start_ = head_start_;
+      counted_ = false;
       arm_deadline();
     }
     // An empty input collects an event the parser still holds (the end of
@@ -631,6 +643,7 @@ void HttpConnection::send_file_part() {
     if (n > 0) {
       file_left_ -= static_cast<uint64_t>(n);
       bytes_out_ += static_cast<uint64_t>(n);
+      stats_->bytes_out.add(static_cast<uint64_t>(n));
       budget -= std::min<size_t>(budget, static_cast<size_t>(n));
       last_activity_ = env_->loop->now();
       continue;
@@ -716,6 +729,7 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   retries_left_ = 1;
   endpoint_ = ep;
   up_ = http_->upstreams.acquire(ep->address, this);
+  if (up_) ep_stats_ = gen_->endpoint_stats(*e.cluster, ep), ep_stats_->requests.add(), ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
     return;
@@ -740,6 +754,7 @@ void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
   if (closing_) return;
   if (res < 0) {
     LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
+    if (ep_stats_) ep_stats_->connect_failures.add();
     upstream_failed(502, "upstream connect failed");
     maybe_destroy();
     return;
@@ -815,6 +830,7 @@ void HttpConnection::retry() {
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   up_ = http_->upstreams.acquire(addr, this);
+  if (up_) ep_stats_ = gen_->endpoint_stats(*entry_->cluster, endpoint_), ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
     return;
@@ -835,6 +851,7 @@ void HttpConnection::upstream_failed(int status, const char* why) {
 
 void HttpConnection::release_upstream(bool reusable) {
   if (!up_) return;
+  if (ep_stats_) ep_stats_->active.sub(), ep_stats_ = nullptr;
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
   const conf::Cluster* c = entry_ ? entry_->cluster : nullptr;
   http_->upstreams.release(up_, reusable && c, c ? c->pool.max_idle : 0,
@@ -1034,6 +1051,10 @@ void HttpConnection::exchange_done() {
 }
 
 void HttpConnection::log_access() {
+  if (status_ != 0 && !counted_) {  // metrics: each exchange once, on its route (or the unmatched slot)
+    counted_ = true;
+    (entry_ ? entry_->stats : routes_->unmatched)->record(status_, static_cast<uint64_t>(env_->loop->now() - start_) / 1000);
+  }
   if (!http_->access_log.enabled() || status_ == 0) return;
   TimeNs now = env_->loop->now();
   AccessEntry e;
@@ -1076,6 +1097,7 @@ void HttpConnection::maybe_destroy() {
   while (!out_.empty()) env_->loop->pool().release(out_.pop());
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
   shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  stats_->active.sub();
   --gen_->refs;
   env_->remove(this);
   delete this;
@@ -1087,6 +1109,7 @@ void start_http_connection(const HttpListenerContext& ctx, int client_fd) {
   const uint32_t limit = ctx.listener->limits.max_connections;
   if (ctx.shared->active.fetch_add(1, std::memory_order_relaxed) >= limit) {
     ctx.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    ctx.stats->refused.add();
     LOG_DEBUG("http %s: connection limit %u reached", ctx.listener->name.c_str(), limit);
     ctx.env->loop->close(client_fd);
     return;

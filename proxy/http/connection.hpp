@@ -29,11 +29,15 @@ struct RouteTable {
     const conf::Route* route = nullptr;
     const conf::Cluster* cluster = nullptr;  // proxy routes
     std::optional<StaticRoot> root;          // static routes
+    l4::RouteStats* stats = l4::WorkerStats::route_sink();  // this worker's counters
   };
   Router router;
   std::vector<Entry> entries;
+  l4::RouteStats* unmatched = l4::WorkerStats::route_sink();  // requests no route matched
 
-  static std::shared_ptr<const RouteTable> build(const conf::Config& c, const conf::Listener& l);
+  // `stats`: the worker's metrics registry (null: counters go to a sink).
+  static std::shared_ptr<const RouteTable> build(const conf::Config& c, const conf::Listener& l,
+                                                 l4::WorkerStats* stats = nullptr);
 };
 
 // Per-worker HTTP services shared by all its connections.
@@ -55,6 +59,7 @@ struct HttpListenerContext {
   const conf::Listener* listener;
   std::shared_ptr<const RouteTable> routes;
   l4::ListenerShared* shared;
+  l4::ListenerStats* stats = l4::WorkerStats::listener_sink();
 };
 
 // Takes ownership of client_fd (closes it on every path).

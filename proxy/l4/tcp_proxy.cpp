@@ -60,6 +60,8 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   Generation* gen_;
   const conf::Listener* listener_;
   ListenerShared* shared_;
+  ListenerStats* stats_;
+  EndpointStats* ep_stats_;
   const conf::Endpoint* endpoint_;
   int client_fd_;
   int upstream_fd_;
@@ -81,6 +83,8 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
       gen_(p.gen),
       listener_(p.listener),
       shared_(p.shared),
+      stats_(p.stats),
+      ep_stats_(p.gen->endpoint_stats(*p.cluster, ep)),
       endpoint_(ep),
       client_fd_(client_fd),
       upstream_fd_(upstream_fd),
@@ -98,6 +102,7 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
   up_.send.bind(this, kUpSend);
   ++gen_->refs;
   env_->add(this);
+  stats_->accepted.add(), stats_->active.add(), ep_stats_->requests.add(), ep_stats_->active.add();
 }
 
 void TcpSession::start() {
@@ -126,6 +131,7 @@ void TcpSession::on_connected(int res) {
   if (res < 0) {
     LOG_DEBUG("tcp %s: upstream %s: connect: %s", listener_->name.c_str(),
               endpoint_->address.str().c_str(), std::strerror(-res));
+    ep_stats_->connect_failures.add();
     // Refused or reset upstream: the client sees a reset too, at once.
     close(res == -ECONNREFUSED || res == -ECONNRESET);
     return;
@@ -147,6 +153,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
     }
     last_activity_ = env_->loop->now();
     d.bytes += static_cast<uint64_t>(res);
+    (d.from == client_fd_ ? stats_->bytes_in : stats_->bytes_out).add(static_cast<uint64_t>(res));
     d.queue.push(b);
     if (!d.send.armed()) send_front(d);
     if (d.queue.bytes() >= high_water_ && !d.paused && d.recv.armed()) {
@@ -218,6 +225,7 @@ void TcpSession::on_timer(io::Timer&) {
   if (!connected_) {
     LOG_DEBUG("tcp %s: upstream %s: connect timeout", listener_->name.c_str(),
               endpoint_->address.str().c_str());
+    ep_stats_->connect_failures.add();
     close(false);
     maybe_destroy();
     return;
@@ -259,6 +267,7 @@ void TcpSession::maybe_destroy() {
   LOG_DEBUG("tcp %s: closed, %llu bytes up, %llu bytes down", listener_->name.c_str(),
             static_cast<unsigned long long>(down_.bytes), static_cast<unsigned long long>(up_.bytes));
   shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  stats_->active.sub(), ep_stats_->active.sub();
   --gen_->refs;
   env_->remove(this);
   delete this;
@@ -270,6 +279,7 @@ void start_tcp_session(const TcpSessionParams& p, int client_fd) {
   const uint32_t limit = p.listener->limits.max_connections;
   if (p.shared->active.fetch_add(1, std::memory_order_relaxed) >= limit) {
     p.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    p.stats->refused.add();
     LOG_DEBUG("tcp %s: connection limit %u reached, closing new connection", p.listener->name.c_str(),
               limit);
     p.env->loop->close(client_fd);

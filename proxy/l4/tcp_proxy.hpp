@@ -16,6 +16,7 @@ struct TcpSessionParams {
   const conf::Listener* listener;
   const conf::Cluster* cluster;
   ListenerShared* shared;
+  ListenerStats* stats = WorkerStats::listener_sink();
 };
 
 // Takes ownership of client_fd (closes it on every path).

@@ -26,7 +26,8 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
     gen_ = gen;
     listener_ = l;
     cluster_ = l->cluster ? gen->config->find_cluster(*l->cluster) : nullptr;
-    routes_ = l->protocol == conf::Protocol::kHttp ? http::RouteTable::build(*gen->config, *l) : nullptr;
+    routes_ = l->protocol == conf::Protocol::kHttp ? http::RouteTable::build(*gen->config, *l, env_->stats) : nullptr;
+    stats_ = env_->stats ? env_->stats->listener(l->name) : l4::WorkerStats::listener_sink();
   }
   void start() override { env_->loop->accept(accept_, fd_); }
   void stop() override {
@@ -44,8 +45,8 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
         env_->loop->close(res);
         return;
       }
-      if (routes_) http::start_http_connection({env_, http_, gen_, listener_, routes_, shared_}, res);
-      else l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_}, res);
+      if (routes_) http::start_http_connection({env_, http_, gen_, listener_, routes_, shared_, stats_}, res);
+      else l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_, stats_}, res);
       return;
     }
     if (stopping_ || res == -ECANCELED) return;
@@ -61,6 +62,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   http::HttpWorker* http_;
   int fd_;
   l4::ListenerShared* shared_;
+  l4::ListenerStats* stats_ = l4::WorkerStats::listener_sink();
   std::shared_ptr<const http::RouteTable> routes_;
   io::Op accept_;
   io::Timer backoff_;
