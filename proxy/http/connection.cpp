@@ -180,6 +180,7 @@ class HttpConnection final : public l4::Session,
   l4::ListenerStats* stats_;
   bool counted_ = false;  // this exchange is in the route metrics already
   l4::EndpointStats* ep_stats_ = nullptr;  // set while an upstream connection is held
+  std::unique_ptr<l4::ProxyHeader> proxied_;  // a trusted inbound PROXY header, if any
   int fd_;
   std::string client_ip_;
   io::Op recv_;
@@ -250,7 +251,7 @@ HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
       shared_(ctx.shared),
       stats_(ctx.stats),
       fd_(fd),
-      client_ip_(client_ip_of(fd)),
+      client_ip_(ctx.client_ip.empty() ? client_ip_of(fd) : std::string(ctx.client_ip)),
       recv_(this, kRecv),
       send_(this, kSend),
       poll_(this, kPollOut),
@@ -259,6 +260,7 @@ HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
   ++gen_->refs;
   env_->add(this);
   stats_->accepted.add(), stats_->active.add();
+  if (ctx.proxied) proxied_ = std::make_unique<l4::ProxyHeader>(*ctx.proxied);
 }
 
 void HttpConnection::start() {
@@ -723,6 +725,11 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
     return;
   }
   upstream_head_.assign(http_->scratch.get(), *size);
+  if (e.cluster->proxy_protocol != conf::ProxyProtocol::kOff) {  // each such upstream connection serves one client
+    uint8_t pp[l4::kProxyV1Max + 1];
+    size_t n = l4::outbound_proxy_header(e.cluster->proxy_protocol, fd_, proxied_.get(), pp, sizeof pp);
+    upstream_head_.insert(0, reinterpret_cast<const char*>(pp), n);
+  }
   if (!resp_parser_) resp_parser_ = std::make_unique<ResponseParser>(Limits::from(listener_->limits));
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
@@ -854,7 +861,7 @@ void HttpConnection::release_upstream(bool reusable) {
   if (ep_stats_) ep_stats_->active.sub(), ep_stats_ = nullptr;
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
   const conf::Cluster* c = entry_ ? entry_->cluster : nullptr;
-  http_->upstreams.release(up_, reusable && c, c ? c->pool.max_idle : 0,
+  http_->upstreams.release(up_, reusable && c && c->proxy_protocol == conf::ProxyProtocol::kOff, c ? c->pool.max_idle : 0,
                            c ? c->pool.idle_timeout.count() : 0);
   up_ = nullptr;
 }

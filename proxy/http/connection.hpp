@@ -18,6 +18,7 @@
 #include "proxy/http/router.hpp"
 #include "proxy/http/static_path.hpp"
 #include "proxy/http/upstream.hpp"
+#include "proxy/l4/tcp_proxy.hpp"
 #include "proxy/l4/session.hpp"
 
 namespace portico::http {
@@ -60,6 +61,8 @@ struct HttpListenerContext {
   std::shared_ptr<const RouteTable> routes;
   l4::ListenerShared* shared;
   l4::ListenerStats* stats = l4::WorkerStats::listener_sink();
+  std::string_view client_ip = {};  // from a trusted PROXY header; empty = the socket's peer
+  const l4::ProxyHeader* proxied = nullptr;  // that header (for PROXY headers sent upstream)
 };
 
 // Takes ownership of client_fd (closes it on every path).

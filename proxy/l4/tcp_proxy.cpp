@@ -75,6 +75,8 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   bool connected_ = false;
   bool closing_ = false;
   bool reset_ = false;
+  uint8_t pp_[kProxyV1Max + 1];  // the PROXY header to send upstream first
+  size_t pp_len_ = 0;
 };
 
 TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd,
@@ -103,6 +105,7 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
   ++gen_->refs;
   env_->add(this);
   stats_->accepted.add(), stats_->active.add(), ep_stats_->requests.add(), ep_stats_->active.add();
+  pp_len_ = outbound_proxy_header(p.cluster->proxy_protocol, client_fd, p.proxied, pp_, sizeof pp_);
 }
 
 void TcpSession::start() {
@@ -137,6 +140,7 @@ void TcpSession::on_connected(int res) {
     return;
   }
   connected_ = true;
+  if (pp_len_ > 0) io::append(env_->loop->pool(), down_.queue, pp_, pp_len_), send_front(down_);
   if (endpoint_->address.family() != AF_UNIX) io::set_nodelay(upstream_fd_);
   last_activity_ = env_->loop->now();
   env_->loop->timers().arm(timer_, last_activity_ + idle_ns_);
@@ -274,6 +278,24 @@ void TcpSession::maybe_destroy() {
 }
 
 }  // namespace
+
+size_t outbound_proxy_header(conf::ProxyProtocol mode, int client_fd, const ProxyHeader* proxied,
+                             uint8_t* out, size_t cap) {
+  if (mode == conf::ProxyProtocol::kOff) return 0;
+  sockaddr_storage src{}, dst{};
+  socklen_t sl = sizeof src, dl = sizeof dst;
+  if (proxied && !proxied->local) {
+    src = proxied->src;
+    dst = proxied->dst;
+  } else if (::getpeername(client_fd, reinterpret_cast<sockaddr*>(&src), &sl) < 0 ||
+             ::getsockname(client_fd, reinterpret_cast<sockaddr*>(&dst), &dl) < 0) {
+    src.ss_family = dst.ss_family = AF_UNSPEC;
+  }
+  const auto* s = reinterpret_cast<const sockaddr*>(&src);
+  const auto* d = reinterpret_cast<const sockaddr*>(&dst);
+  if (mode == conf::ProxyProtocol::kV1) return build_proxy_v1(s, d, reinterpret_cast<char*>(out), cap);
+  return build_proxy_v2(s, d, out, cap);
+}
 
 void start_tcp_session(const TcpSessionParams& p, int client_fd) {
   const uint32_t limit = p.listener->limits.max_connections;

@@ -15,6 +15,7 @@
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
 #include "proxy/modules/dns_options.hpp"
+#include "proxy/server/privileges.hpp"
 
 namespace portico::server {
 
@@ -166,6 +167,7 @@ void Server::log_dns(const conf::Config& c, const dnscache::Options* dns) {
 int Server::run(std::shared_ptr<const conf::Config> config) {
   current_ = config;
   log::set_level(to_log_level(config->log.level));
+  raise_fd_limit();
   io::Backend backend;
   bool fallback = false;
   std::string err;
@@ -206,6 +208,11 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
       LOG_ERROR("admin.bind %s: %s", a.str().c_str(), err.c_str());
       return 1;
     }
+  }
+  // Every socket is bound: switch user before any worker thread exists.
+  if (!drop_privileges(config->user, err)) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
   }
   for (auto& w : workers_) admin_->workers.push_back(&w->stats());
   admin_->workers_left.store(static_cast<uint32_t>(workers_.size()));
@@ -274,6 +281,7 @@ std::string Server::reload() {
     LOG_WARN("reload: the number of workers changes only on restart (keeping %zu)", workers_.size());
   if (r.config->event_loop != current_->event_loop)
     LOG_WARN("reload: event_loop changes only on restart");
+  if (r.config->user != current_->user) LOG_WARN("reload: user changes only on restart");
   if (!(r.config->admin.bind == current_->admin.bind))
     LOG_WARN("reload: admin.bind changes only on restart");
   std::string err;
