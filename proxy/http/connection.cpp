@@ -157,6 +157,15 @@ class HttpConnection final : public l4::Session,
   void close_now(bool reset);
   void maybe_destroy();
   void log_access();
+  // Between requests: move to the listener's newest generation and routes (after a reload).
+  void adopt_latest() {
+    if (!latest_ || !latest_->gen || latest_->routes == routes_) return;
+    --gen_->refs;
+    gen_ = latest_->gen;
+    ++gen_->refs;
+    listener_ = latest_->listener;
+    routes_ = latest_->routes;
+  }
   void pause_client() {
     if (!client_paused_ && recv_.armed()) {
       client_paused_ = true;
@@ -176,6 +185,7 @@ class HttpConnection final : public l4::Session,
   l4::Generation* gen_;
   const conf::Listener* listener_;
   std::shared_ptr<const RouteTable> routes_;
+  std::shared_ptr<const ListenerLatest> latest_;
   l4::ListenerShared* shared_;
   l4::ListenerStats* stats_;
   bool counted_ = false;  // this exchange is in the route metrics already
@@ -248,6 +258,7 @@ HttpConnection::HttpConnection(const HttpListenerContext& ctx, int fd)
       gen_(ctx.gen),
       listener_(ctx.listener),
       routes_(ctx.routes),
+      latest_(ctx.latest),
       shared_(ctx.shared),
       stats_(ctx.stats),
       fd_(fd),
@@ -393,6 +404,7 @@ void HttpConnection::pump_client() {
     io::Buffer* b = in_.empty() ? nullptr : in_.front();
     if (!b && !parser_.in_message()) break;
     if (req_ == Req::kIdle) {
+      adopt_latest();
       req_ = Req::kHead;
       head_start_ = env_->loop->now();
       start_ = head_start_;

@@ -41,6 +41,16 @@ struct RouteTable {
                                                  l4::WorkerStats* stats = nullptr);
 };
 
+// The newest generation, listener settings and routes of one listener on one
+// worker, updated in place by the listener on reload. A keep-alive connection
+// adopts them between requests, so a reload reaches long-lived connections.
+// gen is null once the listener is removed (connections keep what they have).
+struct ListenerLatest {
+  l4::Generation* gen = nullptr;
+  const conf::Listener* listener = nullptr;
+  std::shared_ptr<const RouteTable> routes;
+};
+
 // Per-worker HTTP services shared by all its connections.
 struct HttpWorker {
   explicit HttpWorker(io::Loop* loop, const conf::AccessLog& log);
@@ -63,6 +73,7 @@ struct HttpListenerContext {
   l4::ListenerStats* stats = l4::WorkerStats::listener_sink();
   std::string_view client_ip = {};  // from a trusted PROXY header; empty = the socket's peer
   const l4::ProxyHeader* proxied = nullptr;  // that header (for PROXY headers sent upstream)
+  std::shared_ptr<const ListenerLatest> latest = {};  // null: stay on `gen` for life
 };
 
 // Takes ownership of client_fd (closes it on every path).

@@ -26,6 +26,7 @@ struct Handoff {
   const conf::Cluster* cluster;
   l4::ListenerShared* shared;
   l4::ListenerStats* stats;
+  std::shared_ptr<const http::ListenerLatest> latest;
 
   void start(int fd, const l4::ProxyHeader* hdr) const {
     char ip[INET6_ADDRSTRLEN] = {};
@@ -36,7 +37,8 @@ struct Handoff {
         inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&hdr->src)->sin6_addr, ip, sizeof ip);
     }
     if (routes) {
-      http::start_http_connection({env, http, gen, listener, routes, shared, stats, ip, hdr && !hdr->local ? hdr : nullptr}, fd);
+      http::start_http_connection(
+          {env, http, gen, listener, routes, shared, stats, ip, hdr && !hdr->local ? hdr : nullptr, latest}, fd);
     } else {
       l4::start_tcp_session({env, gen, listener, cluster, shared, stats, hdr && !hdr->local ? hdr : nullptr}, fd);
     }
@@ -148,10 +150,17 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
     cluster_ = l->cluster ? gen->config->find_cluster(*l->cluster) : nullptr;
     routes_ = l->protocol == conf::Protocol::kHttp ? http::RouteTable::build(*gen->config, *l, env_->stats) : nullptr;
     stats_ = env_->stats ? env_->stats->listener(l->name) : l4::WorkerStats::listener_sink();
+    if (routes_) {
+      if (!latest_) latest_ = std::make_shared<http::ListenerLatest>();
+      latest_->gen = gen;
+      latest_->listener = l;
+      latest_->routes = routes_;
+    }
   }
   void start() override { env_->loop->accept(accept_, fd_); }
   void stop() override {
     stopping_ = true;
+    if (latest_) latest_->gen = nullptr;  // removed: its connections stay where they are
     env_->loop->timers().cancel(backoff_);
     env_->loop->cancel(accept_);
   }
@@ -165,7 +174,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
         env_->loop->close(res);
         return;
       }
-      Handoff h{env_, http_, gen_, listener_, routes_, cluster_, shared_, stats_};
+      Handoff h{env_, http_, gen_, listener_, routes_, cluster_, shared_, stats_, latest_};
       // From trusted networks the PROXY header comes first; elsewhere it is not
       // interpreted (an HTTP listener answers it 400 as a malformed request).
       if (!listener_->proxy_protocol_from.empty() && trusted(*listener_, res)) {
@@ -189,6 +198,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   int fd_;
   l4::ListenerShared* shared_;
   l4::ListenerStats* stats_ = l4::WorkerStats::listener_sink();
+  std::shared_ptr<http::ListenerLatest> latest_;  // shared with its connections
   std::shared_ptr<const http::RouteTable> routes_;
   io::Op accept_;
   io::Timer backoff_;
