@@ -157,6 +157,7 @@ class AdminConn final : private io::OpHandler, private io::TimerHandler {
     AdminShared& sh = server_->shared();
     auto cfg = sh.config();
     const bool head = method_ == "HEAD";
+    head_only_ = head;  // no body on any answer to HEAD, errors included
     const bool get = method_ == "GET" || head;
     const bool post = method_ == "POST";
     struct RouteDef {
@@ -180,7 +181,6 @@ class AdminConn final : private io::OpHandler, private io::TimerHandler {
       extra_ = "WWW-Authenticate: Bearer realm=\"portico\"\r\n";
       return fail(401);
     }
-    head_only_ = head;
     const std::string_view json = "application/json";
     if (path_ == "/healthz") return respond(200, "text/plain; charset=utf-8", "ok\n");
     if (path_ == "/ready") {

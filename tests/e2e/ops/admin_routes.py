@@ -44,6 +44,8 @@ def run(t: TestContext) -> None:
     st, h, body = admin(ap, "/healthz", method="HEAD")
     check(st == 200 and h.get("content-length") == "3" and body == b"", f"HEAD /healthz: {st} {h}")
 
+    st, h, body = admin(ap, "/nope", method="HEAD")
+    check(st == 404 and body == b"", f"HEAD /nope: {st} {body!r}")
     # the rest needs the token
     for path in ("/metrics", "/clusters", "/config"):
         st, h, _ = admin(ap, path)
