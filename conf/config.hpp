@@ -116,6 +116,7 @@ struct RespondAction {
 
 struct Route {
   Mark mark;
+  std::optional<std::string> name;  // metrics label; default: the route's index ("0", "1", ...)
   RouteMatch match;
   // Exactly one action is set.
   std::optional<std::string> cluster;

@@ -163,9 +163,10 @@ void load_route(LoadContext& ctx, const YAML::Node& n, const std::string& path, 
   Reader& r = ctx.r;
   rt.mark = mark_of(n);
   Fields f(r, n, path, "route",
-           {"match", "cluster", "static", "redirect", "respond", "rewrite", "request_headers",
+           {"name", "match", "cluster", "static", "redirect", "respond", "rewrite", "request_headers",
             "response_headers", "timeout", "retries"});
   if (!f.ok()) return;
+  f.opt_str("name", rt.name);
   if (const YAML::Node* m = f.get("match")) load_match(r, *m, f.sub("match"), rt.match);
 
   std::vector<std::string> actions;

@@ -30,13 +30,11 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
   auto refuse = [&](Mark m, const std::string& feature) {
     errors.push_back({c.file, m.line, m.column, feature + " is not supported by this build yet"});
   };
-  if (c.user) refuse(c.user_mark, "user");
   for (const auto& l : c.listeners) {
     const std::string on = " on listener '" + l.name + "'";
     if (l.tls) refuse(l.mark, "tls" + on);
     for (const auto& r : l.routes)
       if (r.retries.attempts > 0) refuse(r.mark, "retries" + on);
-    if (!l.proxy_protocol_from.empty()) refuse(l.mark, "proxy_protocol_from" + on);
   }
   for (const auto& cl : c.clusters) {
     const std::string on = " on cluster '" + cl.name + "'";
@@ -44,7 +42,6 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
     if (cl.tls) refuse(cl.mark, "tls" + on);
     if (cl.health_check) refuse(cl.mark, "health_check" + on);
     if (cl.outlier) refuse(cl.mark, "outlier" + on);
-    if (cl.proxy_protocol != ProxyProtocol::kOff) refuse(cl.mark, "proxy_protocol" + on);
     if (cl.lb != LbPolicy::kRoundRobin) refuse(cl.mark, "lb " + lb_name(cl.lb) + on);
   }
 }

@@ -21,7 +21,8 @@ namespace portico::http {
 
 // ---------------------------------------------------------------- RouteTable
 
-std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const conf::Listener& l) {
+std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const conf::Listener& l,
+                                                    l4::WorkerStats* stats) {
   auto t = std::make_shared<RouteTable>();
   std::string err;
   auto router = Router::compile(l.routes, &err);
@@ -31,9 +32,11 @@ std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const
     router = Router::compile({}, &err);
   }
   t->router = std::move(*router);
+  if (stats) t->unmatched = stats->route(l.name, "_unmatched");
   for (const conf::Route& r : l.routes) {
     Entry e;
     e.route = &r;
+    if (stats) e.stats = stats->route(l.name, r.name ? *r.name : std::to_string(t->entries.size()));
     if (r.cluster) e.cluster = c.find_cluster(*r.cluster);
     if (r.static_files) {
       e.root = StaticRoot::open(r.static_files->root, &err);
@@ -152,7 +155,10 @@ class HttpClient final : public l4::Session, private io::OpHandler, private io::
   l4::Generation* gen_;
   const conf::Listener* listener_;
   std::shared_ptr<const RouteTable> routes_;
+  std::shared_ptr<const ListenerLatest> latest_;
   l4::ListenerShared* shared_;
+  l4::ListenerStats* stats_;
+  std::unique_ptr<l4::ProxyHeader> proxied_;  // a trusted inbound PROXY header, if any
   HttpConnection* active_ = nullptr;
   io::Op recv_;
   io::Timer timer_;
@@ -233,6 +239,15 @@ class HttpConnection final : private io::OpHandler,
   void start_lingering();
   void maybe_destroy();
   void log_access();
+  // Between requests: move to the listener's newest generation and routes (after a reload).
+  void adopt_latest() {
+    if (!latest_ || !latest_->gen || latest_->routes == routes_) return;
+    --gen_->refs;
+    gen_ = latest_->gen;
+    ++gen_->refs;
+    listener_ = latest_->listener;
+    routes_ = latest_->routes;
+  }
   void pause_client() {
     if (!client_paused_ && recv_.armed()) {
       client_paused_ = true;
@@ -251,10 +266,17 @@ class HttpConnection final : private io::OpHandler,
   HttpClient& client_;
   l4::WorkerEnv* env_;
   HttpWorker* http_;
-  l4::Generation* gen_;
-  const conf::Listener* listener_;
-  const std::shared_ptr<const RouteTable>& routes_;
+  // gen_, listener_ and routes_ are the client's: adopt_latest() moves the
+  // connection, not just this exchange, to a newer generation.
+  l4::Generation*& gen_;
+  const conf::Listener*& listener_;
+  std::shared_ptr<const RouteTable>& routes_;
+  const std::shared_ptr<const ListenerLatest>& latest_;
   l4::ListenerShared* shared_;
+  l4::ListenerStats* stats_;
+  const std::unique_ptr<l4::ProxyHeader>& proxied_;
+  bool counted_ = false;  // this exchange is in the route metrics already
+  l4::EndpointStats* ep_stats_ = nullptr;  // set while an upstream connection is held
   const int fd_;
   const std::string& client_ip_;
   io::Op& recv_;
@@ -334,13 +356,17 @@ HttpClient::HttpClient(const HttpListenerContext& ctx, int fd)
       gen_(ctx.gen),
       listener_(ctx.listener),
       routes_(ctx.routes),
+      latest_(ctx.latest),
       shared_(ctx.shared),
+      stats_(ctx.stats),
       recv_(this, kRecv),
       timer_(this, 0),
       fd_(fd),
-      client_ip_(client_ip_of(fd)) {
+      client_ip_(ctx.client_ip.empty() ? client_ip_of(fd) : std::string(ctx.client_ip)) {
   ++gen_->refs;
   env_->add(this);
+  stats_->accepted.add(), stats_->active.add();
+  if (ctx.proxied) proxied_ = std::make_unique<l4::ProxyHeader>(*ctx.proxied);
 }
 
 void HttpClient::start() {
@@ -422,6 +448,7 @@ void HttpClient::finish() {
   env_->loop->close(fd_);
   while (!in_.empty()) env_->loop->pool().release(in_.pop());
   shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  stats_->active.sub();
   --gen_->refs;
   env_->remove(this);
   delete this;
@@ -436,7 +463,10 @@ HttpConnection::HttpConnection(HttpClient& c)
       gen_(c.gen_),
       listener_(c.listener_),
       routes_(c.routes_),
+      latest_(c.latest_),
       shared_(c.shared_),
+      stats_(c.stats_),
+      proxied_(c.proxied_),
       fd_(c.fd_),
       client_ip_(c.client_ip_),
       recv_(c.recv_),
@@ -485,6 +515,7 @@ void HttpConnection::on_timer(io::Timer&) {
     }
   } else if (!tunnel_ && resp_ == Resp::kWaiting && up_) {
     if (now >= up_deadline_ns_) {
+      if (!up_->connected() && ep_stats_) ep_stats_->connect_failures.add();
       upstream_failed(504, up_->connected() ? "upstream response timeout" : "upstream connect timeout");
       maybe_destroy();
       return;
@@ -522,6 +553,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         }
         last_activity_ = env_->loop->now();
         bytes_in_ += static_cast<uint64_t>(res);
+        stats_->bytes_in.add(static_cast<uint64_t>(res));
         in_.push(b);
         pump_client();
         break;
@@ -555,6 +587,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         break;
       }
       last_activity_ = env_->loop->now();
+      stats_->bytes_out.add(static_cast<uint64_t>(res));
       io::consume(env_->loop->pool(), out_, static_cast<size_t>(res));
       flush_client();
       break;
@@ -592,9 +625,11 @@ void HttpConnection::pump_client() {
     io::Buffer* b = in_.empty() ? nullptr : in_.front();
     if (!b && !parser_->in_message()) break;
     if (req_ == Req::kIdle) {
+      adopt_latest();
       req_ = Req::kHead;
       head_start_ = env_->loop->now();
       start_ = head_start_;
+      counted_ = false;
       arm_deadline();
     }
     // An empty input collects an event the parser still holds (the end of
@@ -843,6 +878,7 @@ void HttpConnection::send_file_part() {
     if (n > 0) {
       file_left_ -= static_cast<uint64_t>(n);
       bytes_out_ += static_cast<uint64_t>(n);
+      stats_->bytes_out.add(static_cast<uint64_t>(n));
       budget -= std::min<size_t>(budget, static_cast<size_t>(n));
       last_activity_ = env_->loop->now();
       continue;
@@ -922,12 +958,18 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
     return;
   }
   upstream_head_.assign(http_->scratch.get(), *size);
+  if (e.cluster->proxy_protocol != conf::ProxyProtocol::kOff) {  // each such upstream connection serves one client
+    uint8_t pp[l4::kProxyV1Max + 1];
+    size_t n = l4::outbound_proxy_header(e.cluster->proxy_protocol, fd_, proxied_.get(), pp, sizeof pp);
+    upstream_head_.insert(0, reinterpret_cast<const char*>(pp), n);
+  }
   if (!resp_parser_) resp_parser_ = http_->take_response_parser(Limits::from(listener_->limits));
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
   endpoint_ = ep;
   up_ = http_->upstreams.acquire(ep->address, this);
+  if (up_) ep_stats_ = gen_->endpoint_stats(*e.cluster, ep), ep_stats_->requests.add(), ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
     return;
@@ -952,6 +994,7 @@ void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
   if (closing_) return;
   if (res < 0) {
     LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
+    if (ep_stats_) ep_stats_->connect_failures.add();
     upstream_failed(502, "upstream connect failed");
     maybe_destroy();
     return;
@@ -1028,6 +1071,7 @@ void HttpConnection::retry() {
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   up_ = http_->upstreams.acquire(addr, this);
+  if (up_) ep_stats_ = gen_->endpoint_stats(*entry_->cluster, endpoint_), ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
     return;
@@ -1048,9 +1092,10 @@ void HttpConnection::upstream_failed(int status, const char* why) {
 
 void HttpConnection::release_upstream(bool reusable) {
   if (!up_) return;
+  if (ep_stats_) ep_stats_->active.sub(), ep_stats_ = nullptr;
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
   const conf::Cluster* c = entry_ ? entry_->cluster : nullptr;
-  http_->upstreams.release(up_, reusable && c, c ? c->pool.max_idle : 0,
+  http_->upstreams.release(up_, reusable && c && c->proxy_protocol == conf::ProxyProtocol::kOff, c ? c->pool.max_idle : 0,
                            c ? c->pool.idle_timeout.count() : 0);
   up_ = nullptr;
 }
@@ -1247,6 +1292,10 @@ void HttpConnection::exchange_done() {
 }
 
 void HttpConnection::log_access() {
+  if (status_ != 0 && !counted_) {  // metrics: each exchange once, on its route (or the unmatched slot)
+    counted_ = true;
+    (entry_ ? entry_->stats : routes_->unmatched)->record(status_, static_cast<uint64_t>(env_->loop->now() - start_) / 1000);
+  }
   if (!http_->access_log.enabled() || status_ == 0) return;
   TimeNs now = env_->loop->now();
   AccessEntry e;
@@ -1327,6 +1376,7 @@ void start_http_connection(const HttpListenerContext& ctx, int client_fd) {
   const uint32_t limit = ctx.listener->limits.max_connections;
   if (ctx.shared->active.fetch_add(1, std::memory_order_relaxed) >= limit) {
     ctx.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    ctx.stats->refused.add();
     LOG_DEBUG("http %s: connection limit %u reached", ctx.listener->name.c_str(), limit);
     ctx.env->loop->close(client_fd);
     return;

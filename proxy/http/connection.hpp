@@ -20,6 +20,7 @@
 #include "proxy/http/router.hpp"
 #include "proxy/http/static_path.hpp"
 #include "proxy/http/upstream.hpp"
+#include "proxy/l4/tcp_proxy.hpp"
 #include "proxy/l4/session.hpp"
 
 namespace portico::http {
@@ -31,11 +32,25 @@ struct RouteTable {
     const conf::Route* route = nullptr;
     const conf::Cluster* cluster = nullptr;  // proxy routes
     std::optional<StaticRoot> root;          // static routes
+    l4::RouteStats* stats = l4::WorkerStats::route_sink();  // this worker's counters
   };
   Router router;
   std::vector<Entry> entries;
+  l4::RouteStats* unmatched = l4::WorkerStats::route_sink();  // requests no route matched
 
-  static std::shared_ptr<const RouteTable> build(const conf::Config& c, const conf::Listener& l);
+  // `stats`: the worker's metrics registry (null: counters go to a sink).
+  static std::shared_ptr<const RouteTable> build(const conf::Config& c, const conf::Listener& l,
+                                                 l4::WorkerStats* stats = nullptr);
+};
+
+// The newest generation, listener settings and routes of one listener on one
+// worker, updated in place by the listener on reload. A keep-alive connection
+// adopts them between requests, so a reload reaches long-lived connections.
+// gen is null once the listener is removed (connections keep what they have).
+struct ListenerLatest {
+  l4::Generation* gen = nullptr;
+  const conf::Listener* listener = nullptr;
+  std::shared_ptr<const RouteTable> routes;
 };
 
 // Per-worker HTTP services shared by all its connections.
@@ -70,6 +85,10 @@ struct HttpListenerContext {
   const conf::Listener* listener;
   std::shared_ptr<const RouteTable> routes;
   l4::ListenerShared* shared;
+  l4::ListenerStats* stats = l4::WorkerStats::listener_sink();
+  std::string_view client_ip = {};  // from a trusted PROXY header; empty = the socket's peer
+  const l4::ProxyHeader* proxied = nullptr;  // that header (for PROXY headers sent upstream)
+  std::shared_ptr<const ListenerLatest> latest = {};  // null: stay on `gen` for life
 };
 
 // Takes ownership of client_fd (closes it on every path).

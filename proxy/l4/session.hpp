@@ -10,6 +10,7 @@
 
 #include "conf/config.hpp"
 #include "proxy/io/loop.hpp"
+#include "proxy/l4/stats.hpp"
 
 namespace portico::l4 {
 
@@ -25,6 +26,11 @@ struct Generation {
       : config(std::move(c)), rr_cursor(config->clusters.size(), 0) {}
   // Round robin over the cluster's endpoints, per worker.
   const conf::Endpoint* pick(const conf::Cluster& cluster);
+
+  // Metrics slots per cluster, per endpoint (filled by attach_stats; sinks otherwise).
+  std::vector<std::vector<EndpointStats*>> endpoint_stats_;
+  void attach_stats(WorkerStats& s);
+  EndpointStats* endpoint_stats(const conf::Cluster& cluster, const conf::Endpoint* ep) const;
 };
 
 // Shared by every worker for one listener (same name and address across
@@ -50,6 +56,7 @@ struct WorkerEnv {
   io::Loop* loop = nullptr;
   uint32_t worker_id = 0;
   size_t sessions = 0;
+  WorkerStats* stats = nullptr;  // this worker's metrics (null in unit tests)
 
   void add(Session* s) {
     s->next_ = head_;

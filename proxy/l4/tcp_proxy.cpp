@@ -61,6 +61,8 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   Generation* gen_;
   const conf::Listener* listener_;
   ListenerShared* shared_;
+  ListenerStats* stats_;
+  EndpointStats* ep_stats_;
   const conf::Endpoint* endpoint_;
   int client_fd_;
   int upstream_fd_;
@@ -74,6 +76,8 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   bool connected_ = false;
   bool closing_ = false;
   bool reset_ = false;
+  uint8_t pp_[kProxyV1Max + 1];  // the PROXY header to send upstream first
+  size_t pp_len_ = 0;
 };
 
 TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd,
@@ -82,6 +86,8 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
       gen_(p.gen),
       listener_(p.listener),
       shared_(p.shared),
+      stats_(p.stats),
+      ep_stats_(p.gen->endpoint_stats(*p.cluster, ep)),
       endpoint_(ep),
       client_fd_(client_fd),
       upstream_fd_(upstream_fd),
@@ -99,6 +105,8 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
   up_.send.bind(this, kUpSend);
   ++gen_->refs;
   env_->add(this);
+  stats_->accepted.add(), stats_->active.add(), ep_stats_->requests.add(), ep_stats_->active.add();
+  pp_len_ = outbound_proxy_header(p.cluster->proxy_protocol, client_fd, p.proxied, pp_, sizeof pp_);
 }
 
 void TcpSession::start() {
@@ -127,11 +135,13 @@ void TcpSession::on_connected(int res) {
   if (res < 0) {
     LOG_DEBUG("tcp %s: upstream %s: connect: %s", listener_->name.c_str(),
               endpoint_->address.str().c_str(), std::strerror(-res));
+    ep_stats_->connect_failures.add();
     // Refused or reset upstream: the client sees a reset too, at once.
     close(res == -ECONNREFUSED || res == -ECONNRESET);
     return;
   }
   connected_ = true;
+  if (pp_len_ > 0) io::append(env_->loop->pool(), down_.queue, pp_, pp_len_), send_front(down_);
   if (endpoint_->address.family() != AF_UNIX) io::set_nodelay(upstream_fd_);
   last_activity_ = env_->loop->now();
   env_->loop->timers().arm(timer_, last_activity_ + idle_ns_);
@@ -148,6 +158,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
     }
     last_activity_ = env_->loop->now();
     d.bytes += static_cast<uint64_t>(res);
+    (d.from == client_fd_ ? stats_->bytes_in : stats_->bytes_out).add(static_cast<uint64_t>(res));
     // A small read goes into the free space of the last queued buffer, so a
     // peer dribbling small writes towards a side that does not read ties up
     // about high_water_ / buffer_size buffers, not one buffer per write.
@@ -234,6 +245,7 @@ void TcpSession::on_timer(io::Timer&) {
   if (!connected_) {
     LOG_DEBUG("tcp %s: upstream %s: connect timeout", listener_->name.c_str(),
               endpoint_->address.str().c_str());
+    ep_stats_->connect_failures.add();
     close(false);
     maybe_destroy();
     return;
@@ -275,6 +287,7 @@ void TcpSession::maybe_destroy() {
   LOG_DEBUG("tcp %s: closed, %llu bytes up, %llu bytes down", listener_->name.c_str(),
             static_cast<unsigned long long>(down_.bytes), static_cast<unsigned long long>(up_.bytes));
   shared_->active.fetch_sub(1, std::memory_order_relaxed);
+  stats_->active.sub(), ep_stats_->active.sub();
   --gen_->refs;
   env_->remove(this);
   delete this;
@@ -282,10 +295,29 @@ void TcpSession::maybe_destroy() {
 
 }  // namespace
 
+size_t outbound_proxy_header(conf::ProxyProtocol mode, int client_fd, const ProxyHeader* proxied,
+                             uint8_t* out, size_t cap) {
+  if (mode == conf::ProxyProtocol::kOff) return 0;
+  sockaddr_storage src{}, dst{};
+  socklen_t sl = sizeof src, dl = sizeof dst;
+  if (proxied && !proxied->local) {
+    src = proxied->src;
+    dst = proxied->dst;
+  } else if (::getpeername(client_fd, reinterpret_cast<sockaddr*>(&src), &sl) < 0 ||
+             ::getsockname(client_fd, reinterpret_cast<sockaddr*>(&dst), &dl) < 0) {
+    src.ss_family = dst.ss_family = AF_UNSPEC;
+  }
+  const auto* s = reinterpret_cast<const sockaddr*>(&src);
+  const auto* d = reinterpret_cast<const sockaddr*>(&dst);
+  if (mode == conf::ProxyProtocol::kV1) return build_proxy_v1(s, d, reinterpret_cast<char*>(out), cap);
+  return build_proxy_v2(s, d, out, cap);
+}
+
 void start_tcp_session(const TcpSessionParams& p, int client_fd) {
   const uint32_t limit = p.listener->limits.max_connections;
   if (p.shared->active.fetch_add(1, std::memory_order_relaxed) >= limit) {
     p.shared->active.fetch_sub(1, std::memory_order_relaxed);
+    p.stats->refused.add();
     LOG_DEBUG("tcp %s: connection limit %u reached, closing new connection", p.listener->name.c_str(),
               limit);
     p.env->loop->close(client_fd);

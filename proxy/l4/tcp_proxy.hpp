@@ -6,6 +6,7 @@
 // on a worker; lives and dies on that worker.
 
 #include "proxy/io/loop.hpp"
+#include "proxy/l4/proxy_protocol.hpp"
 #include "proxy/l4/session.hpp"
 
 namespace portico::l4 {
@@ -16,7 +17,14 @@ struct TcpSessionParams {
   const conf::Listener* listener;
   const conf::Cluster* cluster;
   ListenerShared* shared;
+  ListenerStats* stats = WorkerStats::listener_sink();
+  const ProxyHeader* proxied = nullptr;  // a trusted inbound PROXY header (its addresses win)
 };
+
+// The PROXY header a cluster with `proxy_protocol: v1|v2` sends first on a new
+// upstream connection for client `client_fd`; returns its length (0: off).
+size_t outbound_proxy_header(conf::ProxyProtocol mode, int client_fd, const ProxyHeader* proxied,
+                             uint8_t* out, size_t cap);
 
 // Takes ownership of client_fd (closes it on every path).
 void start_tcp_session(const TcpSessionParams& p, int client_fd);

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
 #include "proxy/modules/dns_options.hpp"
+#include "proxy/server/privileges.hpp"
 
 namespace portico::server {
 
@@ -137,6 +140,8 @@ void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std:
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
     m.config.config = c;
     m.config.mdns_table = mdns_table_;
+    m.config.admin = admin_;
+    if (w == 0) m.config.admin_fd = admin_fd_;
     for (const conf::Listener& l : c->listeners) {
       const Bound& b = bound.at(key_of(l));
       m.config.listeners.push_back({b.fds[w], b.shared});
@@ -162,6 +167,7 @@ void Server::log_dns(const conf::Config& c, const dnscache::Options* dns) {
 int Server::run(std::shared_ptr<const conf::Config> config) {
   current_ = config;
   log::set_level(to_log_level(config->log.level));
+  raise_fd_limit();
   io::Backend backend;
   bool fallback = false;
   std::string err;
@@ -195,6 +201,24 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     LOG_ERROR("%s", err.c_str());
     return 1;
   }
+  if (config->admin.bind) {
+    const conf::Address& a = *config->admin.bind;
+    admin_fd_ = io::open_listener(a.sa(), a.len, SOCK_STREAM, 128, err);
+    if (admin_fd_ < 0) {
+      LOG_ERROR("admin.bind %s: %s", a.str().c_str(), err.c_str());
+      return 1;
+    }
+  }
+  // Every socket is bound: switch user before any worker thread exists.
+  if (!drop_privileges(config->user, err)) {
+    LOG_ERROR("%s", err.c_str());
+    return 1;
+  }
+  for (auto& w : workers_) admin_->workers.push_back(&w->stats());
+  admin_->workers_left.store(static_cast<uint32_t>(workers_.size()));
+  admin_->mdns = mdns_table_;
+  admin_->start_unix = static_cast<int64_t>(::time(nullptr));
+  admin_->set_config(config, true, "");
   std::vector<std::future<std::string>> ready;
   for (auto& w : workers_) ready.push_back(w->start());
   for (auto& f : ready) {
@@ -211,9 +235,8 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   for (const conf::Listener& l : config->listeners)
     LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
              l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
-  if (config->admin.bind)
-    LOG_WARN("admin endpoint %s: not implemented in this build yet; set admin.bind: null to silence this",
-             config->admin.bind->str().c_str());
+  admin_->backend = workers_[0]->backend_name();
+  if (config->admin.bind) LOG_INFO("admin listening bind=%s", config->admin.bind->str().c_str());
   log_dns(*config, dns.get());
   LOG_INFO("ready workers=%zu event_loop=%s pid=%d", workers_.size(), workers_[0]->backend_name(),
            static_cast<int>(::getpid()));
@@ -223,7 +246,10 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     timespec ts{1, 0};
     int sig = sigtimedwait(&set, &info, &ts);
     if (sig == SIGHUP) {
-      reload();
+      std::string why = reload();
+      if (why.empty()) admin_->set_config(current_, true, ""), admin_->reloads_ok.fetch_add(1);
+      else admin_->set_config(nullptr, false, why), admin_->reloads_failed.fetch_add(1);
+      admin_->reloads_done.fetch_add(1, std::memory_order_release);
     } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
       LOG_INFO("received %s: draining (up to %lld ms)", strsignal(sig),
                static_cast<long long>(current_->drain_timeout.count() / 1000000));
@@ -238,29 +264,36 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   }
 }
 
-void Server::reload() {
+std::string Server::reload() {
   LOG_INFO("reloading %s", config_path_.c_str());
   conf::LoadResult r = conf::load_config_file(config_path_);
   if (!r.ok()) {
-    for (const auto& e : r.errors) LOG_ERROR("reload failed: %s", e.str().c_str());
+    std::string why;
+    for (const auto& e : r.errors) {
+      LOG_ERROR("reload failed: %s", e.str().c_str());
+      why += (why.empty() ? "" : "; ") + e.str();
+    }
     LOG_ERROR("reload failed: keeping the running configuration");
-    return;
+    return why;
   }
   const size_t want = r.config->workers ? r.config->workers : allowed_cpus().size();
   if (want != workers_.size())
     LOG_WARN("reload: the number of workers changes only on restart (keeping %zu)", workers_.size());
   if (r.config->event_loop != current_->event_loop)
     LOG_WARN("reload: event_loop changes only on restart");
+  if (r.config->user != current_->user) LOG_WARN("reload: user changes only on restart");
+  if (!(r.config->admin.bind == current_->admin.bind))
+    LOG_WARN("reload: admin.bind changes only on restart");
   std::string err;
   std::shared_ptr<const dnscache::Options> dns = modules::prepare_dns(*r.config, err);
   if (!err.empty()) {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
-    return;
+    return err;
   }
   std::map<std::string, Bound> bound;
   if (!bind_all(*r.config, bound, err)) {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
-    return;
+    return err;
   }
   // Sockets of listeners that are gone are closed by the workers that own them.
   bound_ = std::move(bound);
@@ -269,9 +302,11 @@ void Server::reload() {
   publish(current_, bound_, dns);
   log_dns(*current_, dns.get());
   LOG_INFO("reload ok: %zu listeners, %zu clusters", current_->listeners.size(), current_->clusters.size());
+  return {};
 }
 
 void Server::drain() {
+  admin_->draining.store(true, std::memory_order_release);
   for (auto& w : workers_) w->post({WorkerMessage::Kind::kDrain, {}});
   auto deadline = std::chrono::steady_clock::now() + current_->drain_timeout;
   sigset_t set;

@@ -35,7 +35,8 @@ class Server {
   void publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
                const std::shared_ptr<const dnscache::Options>& dns);
   void log_dns(const conf::Config& c, const dnscache::Options* dns);
-  void reload();
+  // Returns "" on success, else why the running configuration was kept.
+  std::string reload();
   void drain();
 
   std::string config_path_;
@@ -44,6 +45,9 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   // mDNS browse results, written by worker 0, readable by every worker and the admin side.
   std::shared_ptr<modules::MdnsTable> mdns_table_ = std::make_shared<modules::MdnsTable>();
+  // The admin endpoint: its socket (handed to worker 0 once) and what it reads.
+  std::shared_ptr<AdminShared> admin_ = std::make_shared<AdminShared>();
+  int admin_fd_ = -1;
 };
 
 // Chooses the backend from config and PORTICO_EVENT_LOOP; logs which and why.

@@ -73,16 +73,25 @@ void Worker::run(std::promise<std::string> ready) {
   backend_name_.store(loop_->name());
   env_.loop = loop_.get();
   env_.worker_id = id_;
+  env_.stats = &stats_;
   arm_wake();
   loop_->timers().arm(housekeeping_, loop_->now() + kHousekeeping);
   ready.set_value("");
 
   while (!exit_) {
-    loop_->run_once(-1);
+    loop_->run_once(admin_ && draining_ ? 50 * kNsPerMs : -1);
     if (!retiring_.empty()) sweep();
     if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty() &&
-        (!dns_ || dns_->stopped()) && !mdns_busy())
-      exit_ = true;
+        (!dns_ || dns_->stopped()) && !mdns_busy()) {
+      if (admin_shared_ && !drain_counted_) admin_shared_->workers_left.fetch_sub(1), drain_counted_ = true;
+      // The admin endpoint (/ready says 503) stays up until every worker drained.
+      if (!admin_ || admin_shared_->workers_left.load() == 0) exit_ = true;
+    }
+  }
+  if (admin_) {
+    admin_->stop();
+    for (int i = 0; i < 100 && !admin_->idle(); ++i) loop_->run_once(10 * kNsPerMs);
+    admin_.reset();
   }
   // A forced exit may leave the mDNS module busy: cancel and wait (bounded).
   if (mdns_) retire_mdns();
@@ -117,6 +126,7 @@ void Worker::on_complete(io::Op&, int res) {
 
 void Worker::on_timer(io::Timer&) {
   sweep();
+  mirror_dns_stats();
   loop_->timers().arm(housekeeping_, loop_->now() + kHousekeeping);
 }
 
@@ -135,8 +145,14 @@ void Worker::handle(WorkerMessage& m) {
 void Worker::apply(WorkerConfig& wc) {
   if (draining_) return;  // the main thread sends no config once draining began
   if (!http_) http_ = std::make_unique<http::HttpWorker>(loop_.get(), wc.config->log.access);
+  if (wc.admin && !admin_shared_) admin_shared_ = wc.admin;
+  if (wc.admin_fd >= 0 && !admin_) {
+    admin_ = std::make_unique<AdminServer>(loop_.get(), wc.admin_fd, wc.admin);
+    admin_->start();
+  }
   auto gen = std::make_unique<l4::Generation>(wc.config);
   l4::Generation* g = gen.get();
+  g->attach_stats(stats_);
   generations_.push_back(std::move(gen));
   std::map<std::string, std::unique_ptr<WorkerListener>> next;
   const auto& ls = wc.config->listeners;
@@ -200,6 +216,22 @@ void Worker::drain() {
   if (dns_) dns_->drain();
   if (mdns_) retire_mdns();
   LOG_DEBUG("draining: %zu sessions open", env_.sessions);
+}
+
+// The DNS engine's counters are plain (engine thread only): copy them for the admin endpoint.
+void Worker::mirror_dns_stats() {
+  const dnscache::Stats* e = dns_ ? dns_->engine_stats() : nullptr;
+  if (!e) return;
+  l4::DnsStats& d = stats_.dns();
+  d.queries.set(e->queries);
+  d.cache_hits.set(e->cache_hits);
+  d.cache_misses.set(e->cache_misses);
+  d.stale_answers.set(e->stale_answers);
+  d.local_answers.set(e->local_answers);
+  d.servfail.set(e->servfail);
+  d.refused.set(e->refused);
+  d.upstream_timeouts.set(e->upstream_timeouts);
+  d.cache_entries.set(e->cache_entries);
 }
 
 void Worker::sweep() {

@@ -20,6 +20,7 @@
 #include "proxy/modules/dns_module.hpp"
 #include "proxy/modules/mdns_module.hpp"
 #include "proxy/modules/mdns_table.hpp"
+#include "proxy/server/admin.hpp"
 
 namespace portico::server {
 
@@ -36,6 +37,8 @@ struct WorkerConfig {
   modules::DnsWorkerConfig dns;     // the built-in DNS server (options null: off)
   // mDNS browse results (same object for every generation; written by worker 0's module).
   std::shared_ptr<modules::MdnsTable> mdns_table;
+  std::shared_ptr<AdminShared> admin;  // every worker (drain bookkeeping)
+  int admin_fd = -1;                   // worker 0, first config: the admin listening socket
 };
 
 struct WorkerMessage {
@@ -64,6 +67,7 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   void apply(WorkerConfig& wc);
   void drain();
   void sweep();
+  void mirror_dns_stats();
   void arm_wake();
   void apply_mdns(const WorkerConfig& wc);
   void retire_mdns();
@@ -84,6 +88,7 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   // Owned by the worker thread.
   std::unique_ptr<io::Loop> loop_;
   l4::WorkerEnv env_;
+  l4::WorkerStats stats_;
   std::unique_ptr<http::HttpWorker> http_;  // created with the first config (access log settings)
   std::unique_ptr<modules::DnsModule> dns_;  // created with the first config that has `dns:`
   io::Op wake_op_;
@@ -97,8 +102,14 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   std::vector<std::unique_ptr<modules::MdnsModule>> mdns_retiring_;
   bool draining_ = false;
   bool exit_ = false;
+  // The admin endpoint (worker 0 only); worker 0 exits after every other worker drained.
+  std::unique_ptr<AdminServer> admin_;
+  std::shared_ptr<AdminShared> admin_shared_;
+  bool drain_counted_ = false;
 
  public:
+  // This worker's metrics (any thread may read them; see l4/stats.hpp).
+  const l4::WorkerStats& stats() const { return stats_; }
   // This worker's DNS server (null if never configured); worker thread only.
   const modules::DnsModule* dns() const { return dns_.get(); }
 };

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Metrics move as traffic flows: each request counted once, on the route it
+matched (or _unmatched) and its status class; latency histogram counts agree;
+listener connections and bytes, upstream requests and connect failures, TCP
+relay sessions and bytes; summed over two workers. The exposition is validated
+by a strict parser (HELP/TYPE, label syntax, cumulative buckets, _count)."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_common import metric, ops_config, scrape  # noqa: E402
+from portico_harness import (ListenerSpec, TcpEchoServer, TestContext, check, connect,  # noqa: E402
+                             echo_roundtrip, main)
+from http_origin import HttpOrigin, curl  # noqa: E402
+
+
+def run(t: TestContext) -> None:
+    origin = t.add(HttpOrigin(name="origin"))
+    echo = t.add(TcpEchoServer())
+    web, tcp, ap = t.port(), t.port(), t.port()
+    cfg = ops_config(ap, listeners=f"""
+  - name: web
+    bind: "127.0.0.1:{web}"
+    protocol: http
+    routes:
+      - {{ name: ok, match: {{ path: "/ok" }}, respond: {{ status: 200, body: "ok\\n" }} }}
+      - {{ name: app, match: {{ path_prefix: "/app/" }}, cluster: app, rewrite: {{ path_prefix: "/" }} }}
+      - {{ name: dead, match: {{ path_prefix: "/dead" }}, cluster: dead }}
+      - {{ match: {{ path: "/moved" }}, redirect: {{ status: 301, location: "/ok" }} }}
+  - {{ name: relay, bind: "127.0.0.1:{tcp}", protocol: tcp, cluster: echo }}
+""", clusters=f"""
+  - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}
+  - {{ name: dead, endpoints: [ "127.0.0.1:1" ] }}
+  - {{ name: echo, endpoints: [ "{echo.endpoint}" ] }}
+""")
+    t.start_portico(cfg, [ListenerSpec("127.0.0.1", web), ListenerSpec("127.0.0.1", ap)])
+
+    s0 = scrape(ap)
+    for route in ("ok", "app", "dead", "3", "_unmatched"):
+        for cls in ("1xx", "2xx", "3xx", "4xx", "5xx"):
+            check(metric(s0, "portico_http_requests_total", listener="web", route=route, **{"class": cls}) == 0,
+                  f"{route} {cls} not zero at start")
+    check(metric(s0, "portico_listener_connections_accepted_total", listener="web") == 0, "no connection yet")
+
+    base = f"http://127.0.0.1:{web}"
+    plan = [("/ok", 200)] * 3 + [("/app/hello", 200)] * 2 + [("/app/status/503", 503)] + \
+        [("/dead", 502)] * 2 + [("/nothing-here", 404)] + [("/moved", 301)]
+    for path, want in plan:
+        st, _, _ = curl([base + path])
+        check(st == want, f"GET {path}: {st}, expected {want}")
+    for i in range(2):
+        s = connect(("127.0.0.1", tcp))
+        echo_roundtrip(s, b"x" * 1000)
+        s.close()
+
+    # Counters are updated before the response is written, bytes and gauges just after: poll briefly.
+    deadline = time.monotonic() + 5
+    while True:
+        s1 = scrape(ap)
+        settled = (metric(s1, "portico_listener_connections_active", listener="web") == 0 and
+                   metric(s1, "portico_listener_connections_active", listener="relay") == 0 and
+                   metric(s1, "portico_listener_received_bytes_total", listener="relay") == 2000 and
+                   metric(s1, "portico_listener_sent_bytes_total", listener="relay") == 2000)
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+
+    def req(route: str, cls: str) -> float:
+        return metric(s1, "portico_http_requests_total", listener="web", route=route, **{"class": cls})
+
+    want = {("ok", "2xx"): 3, ("app", "2xx"): 2, ("app", "5xx"): 1, ("dead", "5xx"): 2,
+            ("_unmatched", "4xx"): 1, ("3", "3xx"): 1}
+    for route in ("ok", "app", "dead", "3", "_unmatched"):
+        for cls in ("1xx", "2xx", "3xx", "4xx", "5xx"):
+            got = req(route, cls)
+            check(got == want.get((route, cls), 0), f"route {route} class {cls}: {got}, expected "
+                                                    f"{want.get((route, cls), 0)}")
+        n = sum(want.get((route, c), 0) for c in ("2xx", "3xx", "4xx", "5xx"))
+        check(metric(s1, "portico_http_request_duration_seconds_count", listener="web", route=route) == n,
+              f"histogram count of {route}")
+        check(metric(s1, "portico_http_request_duration_seconds_bucket", listener="web", route=route,
+                     le="+Inf") == n, f"+Inf bucket of {route}")
+    check(metric(s1, "portico_listener_connections_accepted_total", listener="web") == len(plan),
+          "one accepted connection per curl")
+    check(metric(s1, "portico_listener_connections_active", listener="web") == 0, "web: no active connection")
+    check(metric(s1, "portico_listener_received_bytes_total", listener="web") > 0, "web bytes in")
+    check(metric(s1, "portico_listener_sent_bytes_total", listener="web") > 0, "web bytes out")
+    check(metric(s1, "portico_upstream_requests_total", cluster="app", endpoint=origin.endpoint) == 3,
+          "app endpoint requests")
+    check(metric(s1, "portico_upstream_connect_failures_total", cluster="app", endpoint=origin.endpoint) == 0,
+          "app endpoint connect failures")
+    check(metric(s1, "portico_upstream_requests_total", cluster="dead", endpoint="127.0.0.1:1") == 2,
+          "dead endpoint requests")
+    check(metric(s1, "portico_upstream_connect_failures_total", cluster="dead", endpoint="127.0.0.1:1") == 2,
+          "dead endpoint connect failures")
+    check(metric(s1, "portico_upstream_active", cluster="app", endpoint=origin.endpoint) == 0, "app active")
+    check(metric(s1, "portico_listener_connections_accepted_total", listener="relay") == 2, "relay sessions")
+    check(metric(s1, "portico_listener_received_bytes_total", listener="relay") == 2000, "relay bytes in")
+    check(metric(s1, "portico_listener_sent_bytes_total", listener="relay") == 2000, "relay bytes out")
+    check(metric(s1, "portico_upstream_requests_total", cluster="echo", endpoint=echo.endpoint) == 2,
+          "echo endpoint sessions")
+
+    # A held session shows in the gauges.
+    s = connect(("127.0.0.1", tcp))
+    echo_roundtrip(s, b"held")
+    s2 = scrape(ap)
+    check(metric(s2, "portico_listener_connections_active", listener="relay") == 1, "one active relay session")
+    check(metric(s2, "portico_upstream_active", cluster="echo", endpoint=echo.endpoint) == 1, "echo active")
+    s.close()
+
+
+if __name__ == "__main__":
+    main(run, __doc__)
