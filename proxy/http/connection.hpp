@@ -55,6 +55,7 @@ struct HttpListenerContext {
   const conf::Listener* listener;
   std::shared_ptr<const RouteTable> routes;
   l4::ListenerShared* shared;
+  tls::ServerContext* tls = nullptr;  // the listener's, this generation (null: plain text)
 };
 
 // Takes ownership of client_fd (closes it on every path).

@@ -27,6 +27,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
     listener_ = l;
     cluster_ = l->cluster ? gen->config->find_cluster(*l->cluster) : nullptr;
     routes_ = l->protocol == conf::Protocol::kHttp ? http::RouteTable::build(*gen->config, *l) : nullptr;
+    tls_ = gen->server_context(*l);
   }
   void start() override { env_->loop->accept(accept_, fd_); }
   void stop() override {
@@ -44,7 +45,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
         env_->loop->close(res);
         return;
       }
-      if (routes_) http::start_http_connection({env_, http_, gen_, listener_, routes_, shared_}, res);
+      if (routes_) http::start_http_connection({env_, http_, gen_, listener_, routes_, shared_, tls_}, res);
       else l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_}, res);
       return;
     }
@@ -67,6 +68,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   l4::Generation* gen_ = nullptr;
   const conf::Listener* listener_ = nullptr;
   const conf::Cluster* cluster_ = nullptr;
+  tls::ServerContext* tls_ = nullptr;  // owned by gen_
   bool stopping_ = false;
 };
 

@@ -131,11 +131,32 @@ bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, 
   return true;
 }
 
+bool Server::load_tls(const conf::Config& c, std::shared_ptr<const tls::TlsSet>* out, const char* what) {
+  std::vector<std::string> errors;
+  tls::TicketKeyMap keys = ticket_keys_;
+  auto set = tls::load_tls_set(c, &keys, &errors);
+  if (!set) {
+    for (const auto& e : errors) LOG_ERROR("%s: %s", what, e.c_str());
+    return false;
+  }
+  ticket_keys_ = std::move(keys);
+  *out = std::move(set);
+  return true;
+}
+
+void Server::rotate_ticket_keys() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [name, keys] : ticket_keys_)
+    if (keys->rotate_if_due(now)) LOG_DEBUG("listener %s: session-ticket keys rotated", name.c_str());
+}
+
 void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
-                     const std::shared_ptr<const dnscache::Options>& dns) {
+                     const std::shared_ptr<const dnscache::Options>& dns,
+                     const std::shared_ptr<const tls::TlsSet>& tls) {
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
     m.config.config = c;
+    m.config.tls = tls;
     m.config.mdns_table = mdns_table_;
     for (const conf::Listener& l : c->listeners) {
       const Bound& b = bound.at(key_of(l));
@@ -190,6 +211,8 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     LOG_ERROR("%s", err.c_str());
     return 1;
   }
+  std::shared_ptr<const tls::TlsSet> tls;
+  if (!load_tls(*config, &tls, "tls")) return 1;
   std::map<std::string, Bound> bound;
   if (!bind_all(*config, bound, err)) {
     LOG_ERROR("%s", err.c_str());
@@ -207,7 +230,7 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     }
   }
   bound_ = bound;
-  publish(config, bound_, dns);
+  publish(config, bound_, dns, tls);
   for (const conf::Listener& l : config->listeners)
     LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
              l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
@@ -222,6 +245,7 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     siginfo_t info;
     timespec ts{1, 0};
     int sig = sigtimedwait(&set, &info, &ts);
+    rotate_ticket_keys();
     if (sig == SIGHUP) {
       reload();
     } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
@@ -257,6 +281,11 @@ void Server::reload() {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
     return;
   }
+  std::shared_ptr<const tls::TlsSet> tls;
+  if (!load_tls(*r.config, &tls, "reload failed")) {
+    LOG_ERROR("reload failed: keeping the running configuration");
+    return;
+  }
   std::map<std::string, Bound> bound;
   if (!bind_all(*r.config, bound, err)) {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
@@ -266,7 +295,7 @@ void Server::reload() {
   bound_ = std::move(bound);
   current_ = r.config;
   log::set_level(to_log_level(current_->log.level));
-  publish(current_, bound_, dns);
+  publish(current_, bound_, dns, tls);
   log_dns(*current_, dns.get());
   LOG_INFO("reload ok: %zu listeners, %zu clusters", current_->listeners.size(), current_->clusters.size());
 }

@@ -136,6 +136,10 @@ void Worker::apply(WorkerConfig& wc) {
   if (draining_) return;  // the main thread sends no config once draining began
   if (!http_) http_ = std::make_unique<http::HttpWorker>(loop_.get(), wc.config->log.access);
   auto gen = std::make_unique<l4::Generation>(wc.config);
+  if (std::string err; !gen->build_tls(wc.tls, &err)) {
+    LOG_ERROR("worker %u: %s; keeping the running configuration", id_, err.c_str());
+    return;
+  }
   l4::Generation* g = gen.get();
   generations_.push_back(std::move(gen));
   std::map<std::string, std::unique_ptr<WorkerListener>> next;

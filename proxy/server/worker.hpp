@@ -36,6 +36,8 @@ struct WorkerConfig {
   modules::DnsWorkerConfig dns;     // the built-in DNS server (options null: off)
   // mDNS browse results (same object for every generation; written by worker 0's module).
   std::shared_ptr<modules::MdnsTable> mdns_table;
+  // TLS settings loaded by the main thread (null: no tls in this config).
+  std::shared_ptr<const tls::TlsSet> tls;
 };
 
 struct WorkerMessage {
