@@ -499,7 +499,6 @@ TEST_CASE("check_supported refuses each unimplemented feature at its owner") {
   for (const auto& e : r.errors) got.push_back(e.str());
   std::vector<std::string> want = {
       "full.yaml:4:7: user is not supported by this build yet",
-      "full.yaml:15:5: tls on listener 'web' is not supported by this build yet",
       "full.yaml:15:5: proxy_protocol_from on listener 'web' is not supported by this build yet",
       "full.yaml:33:9: retries on listener 'web' is not supported by this build yet",
       "full.yaml:58:5: tls on cluster 'api' is not supported by this build yet",
