@@ -33,7 +33,7 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
   if (c.user) refuse(c.user_mark, "user");
   for (const auto& l : c.listeners) {
     const std::string on = " on listener '" + l.name + "'";
-    if (l.tls && l.protocol != Protocol::kHttp) refuse(l.mark, "tls" + on);
+    if (l.tls && l.protocol == Protocol::kUdp) refuse(l.mark, "tls" + on);
     for (const auto& r : l.routes)
       if (r.retries.attempts > 0) refuse(r.mark, "retries" + on);
     if (!l.proxy_protocol_from.empty()) refuse(l.mark, "proxy_protocol_from" + on);

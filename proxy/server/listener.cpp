@@ -46,7 +46,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
         return;
       }
       if (routes_) http::start_http_connection({env_, http_, gen_, listener_, routes_, shared_, tls_}, res);
-      else l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_}, res);
+      else l4::start_tcp_session({env_, gen_, listener_, cluster_, shared_, tls_}, res);
       return;
     }
     if (stopping_ || res == -ECANCELED) return;

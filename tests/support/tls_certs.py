@@ -62,9 +62,11 @@ def subject_of(pem_text: str) -> str:
     return p.stdout.decode().strip()
 
 
-def s_client(port: int, args: list[str], request: bytes = b"", timeout: float = 10.0) -> tuple[int, str]:
-    """Runs openssl s_client against 127.0.0.1:port; returns (exit code, stdout+stderr)."""
-    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-ign_eof", *args]
+def s_client(port: int, args: list[str], request: bytes = b"", timeout: float = 10.0,
+             ign_eof: bool = True) -> tuple[int, str]:
+    """Runs openssl s_client against 127.0.0.1:port; returns (exit code, stdout+stderr).
+    With ign_eof it reads until the server closes."""
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *(["-ign_eof"] if ign_eof else []), *args]
     try:
         p = subprocess.run(cmd, input=request, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
