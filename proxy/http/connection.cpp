@@ -140,6 +140,7 @@ class HttpConnection final : public l4::Session,
   bool can_retry() const;
   void retry();
   void release_upstream(bool reusable);
+  UpstreamConn* acquire_upstream(const conf::Address& a);
   // output
   void out(std::string_view s) {
     io::append(env_->loop->pool(), out_, s.data(), s.size());
@@ -762,7 +763,7 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
   endpoint_ = ep;
-  up_ = http_->upstreams.acquire(ep->address, this);
+  up_ = acquire_upstream(ep->address);
   if (!up_) {
     error_response(502, "no upstream socket");
     return;
@@ -861,7 +862,7 @@ void HttpConnection::retry() {
   up_eof_ = false;
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
-  up_ = http_->upstreams.acquire(addr, this);
+  up_ = acquire_upstream(addr);
   if (!up_) {
     error_response(502, "no upstream socket");
     return;
@@ -878,6 +879,18 @@ void HttpConnection::upstream_failed(int status, const char* why) {
     return;
   }
   error_response(status, why);
+}
+
+// A pooled or new connection; TLS with the cluster's context (this
+// generation's) when the cluster has tls: the name sent and verified is the
+// cluster's sni, else the endpoint's IP address.
+UpstreamConn* HttpConnection::acquire_upstream(const conf::Address& a) {
+  const auto& tls = gen_->client_context(*entry_->cluster);
+  if (!tls) return http_->upstreams.acquire(a, this);
+  std::string host = a.str();
+  if (size_t colon = host.rfind(':'); colon != std::string::npos && a.family() != AF_UNIX) host.resize(colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return http_->upstreams.acquire(a, this, tls, host);
 }
 
 void HttpConnection::release_upstream(bool reusable) {

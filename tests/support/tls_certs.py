@@ -96,15 +96,17 @@ class TlsHttpOrigin(HttpOrigin):
             self.ctx.load_verify_locations(client_ca)
         self.client_subjects: list[str] = []
         self.handshake_failures = 0
+        self.handshake_errors: list[str] = []
         self.resumed = 0
 
     def handle(self, conn: socket.socket, index: int) -> None:
         conn.settimeout(10)
         try:
             tconn = self.ctx.wrap_socket(conn, server_side=True)
-        except (ssl.SSLError, OSError):
+        except (ssl.SSLError, OSError) as e:
             with self.lock:
                 self.handshake_failures += 1
+                self.handshake_errors.append(str(e))
             return
         peer = tconn.getpeercert()
         with self.lock:

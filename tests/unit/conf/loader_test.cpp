@@ -501,7 +501,7 @@ TEST_CASE("check_supported refuses each unimplemented feature at its owner") {
       "full.yaml:4:7: user is not supported by this build yet",
       "full.yaml:15:5: proxy_protocol_from on listener 'web' is not supported by this build yet",
       "full.yaml:33:9: retries on listener 'web' is not supported by this build yet",
-      "full.yaml:58:5: tls on cluster 'api' is not supported by this build yet",
+      "full.yaml:52:5: upstream tls (cluster 'api') on listener 'dns-relay' is not supported by this build yet",
       "full.yaml:58:5: health_check on cluster 'api' is not supported by this build yet",
       "full.yaml:58:5: outlier on cluster 'api' is not supported by this build yet",
       "full.yaml:58:5: proxy_protocol on cluster 'api' is not supported by this build yet",
