@@ -1120,6 +1120,10 @@ void HttpConnection::log_access() {
   e.bytes_out = bytes_out_;
   e.request_id = request_id_;
   e.user_agent = user_agent_;
+  if (tls_) {
+    e.tls = tls_->conn().version_name();
+    e.alpn = tls_->conn().alpn();
+  }
   if (action_ == Action::kProxy) {
     up_address_ = endpoint_ ? endpoint_->address.str() : std::string();
     e.upstream = up_address_;

@@ -30,10 +30,11 @@ def run(t: TestContext) -> None:
     with open(os.path.join(root, "static", "big.bin"), "wb") as f:
         f.write(big)
     port, strict = t.port(), t.port()
+    access = os.path.join(t.tmpdir, "access.log")
     cfg = f"""workers: 2
 event_loop: auto
 drain_timeout: 5s
-log: {{ level: debug }}
+log: {{ level: debug, access: {{ path: "{access}", format: json }} }}
 admin: {{ bind: null }}
 listeners:
   - name: web
@@ -105,6 +106,18 @@ clusters:
     check(status == 200, f"curl: {status}")
     q = origin.reqs("/echo")[-1]
     check(q.header("X-Forwarded-Proto") == "https", f"X-Forwarded-Proto {q.header('X-Forwarded-Proto')!r}")
+    # the access log records the TLS version and the ALPN result
+    import json
+    entry = None
+    for _ in range(40):
+        time.sleep(0.1)
+        if os.path.exists(access):
+            lines = [json.loads(x) for x in open(access).read().splitlines() if x.strip()]
+            entry = next((x for x in lines if x.get("path") == "/echo"), None)
+            if entry:
+                break
+    check(entry is not None and entry.get("tls") == "TLSv1.3" and entry.get("alpn") == "http/1.1",
+          f"access log entry: {entry}")
     n = 5 * MiB + 3
     status, headers, body = curl([*base, f"{url}/big?n={n}&seed=4"], timeout=30)
     check(status == 200 and hashlib.sha256(body).hexdigest() == Pattern(4).sha256(n), f"big download: {status}, {len(body)} bytes")
