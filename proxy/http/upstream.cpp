@@ -32,7 +32,11 @@ void UpstreamConn::flush() {
   if (send_.armed() || closing_) return;
   if (tls_ && !plain_out_.empty() && tls_->handshake_done() &&
       tls_->encrypt(pool_->loop_->pool(), plain_out_, out_, 64 * 1024) == tls::Status::kError) {
-    tls_failed();
+    // Called from the user's own send(): tell it later, through the receive
+    // side, which this ends (never call back into the user from here).
+    LOG_DEBUG("upstream %s: TLS write failed: %s", address_.str().c_str(), tls_->conn().error().reason);
+    tls_broken_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
     return;
   }
   if (out_.empty()) {
