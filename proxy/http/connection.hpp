@@ -5,6 +5,8 @@
 // cluster through a pooled upstream connection (bodies streamed both ways
 // with back-pressure), a static file (sendfile), a redirect or a fixed
 // response. WebSocket upgrades become a raw tunnel after the upstream's 101.
+// On a TLS listener an l4::TlsPipe sits between the socket and the parser
+// (static files are then read and encrypted instead of sendfile'd).
 // Lives and dies on one worker.
 
 #include <memory>
