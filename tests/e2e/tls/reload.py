@@ -2,7 +2,8 @@
 """Certificates change with SIGHUP: a keep-alive TLS connection opened before
 the reload keeps working (it keeps its old context), new connections get the
 new certificate; a reload whose key does not match its certificate fails
-naming the file and the running certificates keep serving. `portico -t`
+naming the file and the running certificates keep serving; a session ticket
+issued before a reload (same certificates) still resumes after it. `portico -t`
 refuses a key that does not match its certificate, an expired certificate
 and an unreadable file, naming the file each time."""
 import os
@@ -11,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import ListenerSpec, TestContext, check, main, run_portico_cmd  # noqa: E402
-from tls_certs import Pki, TlsHttpClient  # noqa: E402
+from tls_certs import Pki, TlsHttpClient, s_client  # noqa: E402
 
 
 def run(t: TestContext) -> None:
@@ -85,6 +86,18 @@ clusters: []
     with TlsHttpClient(port, pki.ca, "r.example.test") as c:
         check("O = v2" in c.subject(), f"after a failed reload: {c.subject()}")
         check(c.request("GET", "/4").status == 200, "request after a failed reload")
+
+    # --- ticket keys survive a reload (same certificates, same listener name)
+    shutil.copy(v2[1], live_key)
+    sess = os.path.join(t.tmpdir, "sess")
+    req = b"GET / HTTP/1.1\r\nHost: r.example.test\r\nConnection: close\r\n\r\n"
+    args = ["-servername", "r.example.test", "-CAfile", pki.ca]
+    rc, out = s_client(port, [*args, "-sess_out", sess], req)
+    check("HTTP/1.1 200" in out, f"before the reload:\n{out[-600:]}")
+    result, log = p.reload(cfg(live_cert, live_key))
+    check(result == "ok", f"reload: {result}: {log}")
+    rc, out = s_client(port, [*args, "-sess_in", sess], req)
+    check("Reused, TLSv1.3" in out and "HTTP/1.1 200" in out, f"ticket from before the reload not resumed:\n{out[-800:]}")
 
 
 if __name__ == "__main__":
