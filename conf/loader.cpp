@@ -32,14 +32,16 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
   };
   for (const auto& l : c.listeners) {
     const std::string on = " on listener '" + l.name + "'";
-    if (l.tls) refuse(l.mark, "tls" + on);
+    if (l.tls && l.protocol == Protocol::kUdp) refuse(l.mark, "tls" + on);
+    if (l.protocol != Protocol::kHttp && l.cluster)
+      if (const Cluster* cl = c.find_cluster(*l.cluster); cl && cl->tls)
+        refuse(l.mark, "upstream tls (cluster '" + cl->name + "')" + on);
     for (const auto& r : l.routes)
       if (r.retries.attempts > 0) refuse(r.mark, "retries" + on);
   }
   for (const auto& cl : c.clusters) {
     const std::string on = " on cluster '" + cl.name + "'";
     if (cl.discovery.kind != Discovery::Kind::kNone) refuse(cl.mark, "discovery" + on);
-    if (cl.tls) refuse(cl.mark, "tls" + on);
     if (cl.health_check) refuse(cl.mark, "health_check" + on);
     if (cl.outlier) refuse(cl.mark, "outlier" + on);
     if (cl.lb != LbPolicy::kRoundRobin) refuse(cl.mark, "lb " + lb_name(cl.lb) + on);

@@ -97,6 +97,12 @@ void AccessLog::log(const AccessEntry& e) {
                     e.total_us / 1e6);
     buf_ += num;
     json_escaped(buf_, e.request_id);
+    if (!e.tls.empty()) {
+      buf_ += "\",\"tls\":\"";
+      json_escaped(buf_, e.tls);
+      buf_ += "\",\"alpn\":\"";
+      json_escaped(buf_, e.alpn);
+    }
     buf_ += "\"}\n";
   } else {
     static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

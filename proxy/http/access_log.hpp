@@ -24,6 +24,8 @@ struct AccessEntry {
   int64_t total_us = 0;
   std::string_view request_id;
   std::string_view user_agent;
+  std::string_view tls;   // "TLSv1.3" etc. on TLS connections, else ""
+  std::string_view alpn;  // negotiated ALPN protocol, "" if none
 };
 
 class AccessLog final : private io::TimerHandler {

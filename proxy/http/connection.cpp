@@ -5,6 +5,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include "proxy/http/response_parser.hpp"
 #include "proxy/http/status.hpp"
 #include "proxy/io/socket.hpp"
+#include "proxy/l4/tls_pipe.hpp"
 
 namespace portico::http {
 
@@ -139,7 +141,7 @@ class HttpConnection;
 class HttpClient final : public l4::Session, private io::OpHandler, private io::TimerHandler {
  public:
   HttpClient(const HttpListenerContext& ctx, int fd);
-  void start();
+  bool start(tls::ServerContext* tls);  // false: the connection cannot start (abort it)
   void abort() override;
 
  private:
@@ -148,6 +150,7 @@ class HttpClient final : public l4::Session, private io::OpHandler, private io::
   void on_timer(io::Timer& t) override;
   void close_idle();
   void maybe_destroy_idle();
+  TimeNs idle_deadline() const;
   void finish();  // closes the socket and frees this; nothing may be armed
 
   l4::WorkerEnv* env_;
@@ -170,6 +173,8 @@ class HttpClient final : public l4::Session, private io::OpHandler, private io::
   bool idle_closing_ = false;
   bool reset_ = false;
   std::string client_ip_;
+  std::unique_ptr<l4::TlsPipe> tls_;  // null on plain-text listeners
+  TimeNs accepted_ = 0;
 };
 
 // One client connection while it has an exchange in progress (see
@@ -222,6 +227,7 @@ class HttpConnection final : private io::OpHandler,
   bool can_retry() const;
   void retry();
   void release_upstream(bool reusable);
+  UpstreamConn* acquire_upstream(const conf::Address& a);
   // output
   void out(std::string_view s) {
     io::append(env_->loop->pool(), out_, s.data(), s.size());
@@ -261,6 +267,17 @@ class HttpConnection final : private io::OpHandler,
     }
   }
   size_t high_water() const { return listener_->limits.buffer; }
+
+  // ---- the TLS seam (listener with tls). Everything else sees plaintext:
+  // deliver() turns received bytes into in_, flush_client() turns out_ into
+  // the bytes sent (wire_), send_file_part() reads+encrypts instead of sendfile.
+  void deliver(io::Buffer* b);
+  bool deliver_eof();  // false: the connection was closed
+  void tls_failed(const char* where);
+  void on_handshake_done();
+  void send_file_tls();
+  io::BufferQueue& wire() { return tls_ ? wire_ : out_; }
+  bool output_empty() const { return out_.empty() && wire_.empty(); }
 
   // The connection's lasting part and views of its state.
   HttpClient& client_;
@@ -344,8 +361,14 @@ class HttpConnection final : private io::OpHandler,
   bool quiescent() const {
     return req_ == Req::kIdle && resp_ == Resp::kNone && !tunnel_ && !up_ && in_.empty() && out_.empty() &&
            up_in_.empty() && !send_.armed() && !poll_.armed() && !close_after_flush_ && !client_eof_ &&
-           !parser_->in_message();
+           !parser_->in_message() && wire_.empty() && (!tls_ || tls_->handshake_done());
   }
+
+  // TLS (null on plain-text listeners): the pipe lives with the client.
+  std::unique_ptr<l4::TlsPipe>& tls_;
+  TimeNs& accepted_;
+  io::BufferQueue wire_;  // ciphertext to the client
+  bool tls_close_sent_ = false;
 };
 
 // ------------------------------------------------------------ HttpClient
@@ -369,10 +392,25 @@ HttpClient::HttpClient(const HttpListenerContext& ctx, int fd)
   if (ctx.proxied) proxied_ = std::make_unique<l4::ProxyHeader>(*ctx.proxied);
 }
 
-void HttpClient::start() {
-  last_activity_ = env_->loop->now();
+bool HttpClient::start(tls::ServerContext* tls) {
+  last_activity_ = accepted_ = env_->loop->now();
+  if (tls) {
+    tls_ = std::make_unique<l4::TlsPipe>();
+    if (!tls->accept(tls_->conn())) {
+      LOG_WARN("http %s: cannot start a TLS connection", listener_->name.c_str());
+      return false;
+    }
+  }
   env_->loop->recv(recv_, fd_);
-  env_->loop->timers().arm(timer_, last_activity_ + listener_->timeouts.idle.count());
+  env_->loop->timers().arm(timer_, idle_deadline());
+  return true;
+}
+
+// Between exchanges: the TLS handshake's deadline until it is done, then
+// the keep-alive one.
+TimeNs HttpClient::idle_deadline() const {
+  if (tls_ && !tls_->handshake_done()) return accepted_ + listener_->timeouts.handshake.count();
+  return last_activity_ + listener_->timeouts.idle.count();
 }
 
 void HttpClient::abort() {
@@ -420,7 +458,7 @@ void HttpClient::on_timer(io::Timer& t) {
     return;
   }
   if (idle_closing_) return;
-  TimeNs deadline = last_activity_ + listener_->timeouts.idle.count();
+  TimeNs deadline = idle_deadline();
   if (env_->loop->now() < deadline) {
     env_->loop->timers().arm(timer_, deadline);
     return;
@@ -477,7 +515,9 @@ HttpConnection::HttpConnection(HttpClient& c)
       client_paused_(c.client_paused_),
       send_(this, kSend),
       poll_(this, kPollOut),
-      parser_(c.http_->take_request_parser(Limits::from(c.listener_->limits))) {}
+      parser_(c.http_->take_request_parser(Limits::from(c.listener_->limits))),
+      tls_(c.tls_),
+      accepted_(c.accepted_) {}
 
 HttpConnection::~HttpConnection() {
   http_->give(std::move(parser_));
@@ -490,7 +530,8 @@ void HttpConnection::arm_deadline() {
   if (closing_ || lingering_) return;
   const auto& t = listener_->timeouts;
   TimeNs d;
-  if (tunnel_) d = last_activity_ + t.idle.count();
+  if (tls_ && !tls_->handshake_done()) d = accepted_ + t.handshake.count();
+  else if (tunnel_) d = last_activity_ + t.idle.count();
   else if (req_ == Req::kHead) d = head_start_ + t.header.count();
   else if (resp_ == Resp::kWaiting && up_) d = up_deadline_ns_;
   else d = last_activity_ + t.idle.count();
@@ -506,7 +547,15 @@ void HttpConnection::on_timer(io::Timer&) {
   }
   TimeNs now = env_->loop->now();
   const auto& t = listener_->timeouts;
-  if (!tunnel_ && req_ == Req::kHead) {
+  if (tls_ && !tls_->handshake_done()) {
+    if (now >= accepted_ + t.handshake.count()) {
+      LOG_DEBUG("http %s: %s: TLS handshake timeout", listener_->name.c_str(), client_ip_.c_str());
+      shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      close_now(false);
+      maybe_destroy();
+      return;
+    }
+  } else if (!tunnel_ && req_ == Req::kHead) {
     if (now >= head_start_ + t.header.count()) {
       LOG_DEBUG("http %s: %s: request header timeout", listener_->name.c_str(), client_ip_.c_str());
       error_response(408, "header timeout");
@@ -554,8 +603,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         last_activity_ = env_->loop->now();
         bytes_in_ += static_cast<uint64_t>(res);
         stats_->bytes_in.add(static_cast<uint64_t>(res));
-        in_.push(b);
-        pump_client();
+        deliver(b);
         break;
       }
       if (closing_) break;
@@ -572,6 +620,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
         if (req_ != Req::kIdle) log_access();
         close_now(false);
       } else if (res == 0 || res == -ECONNRESET || res == -ECANCELED) {
+        if (tls_ && !deliver_eof()) break;
         client_eof_ = true;
         on_client_eof();
       } else {
@@ -588,7 +637,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
       }
       last_activity_ = env_->loop->now();
       stats_->bytes_out.add(static_cast<uint64_t>(res));
-      io::consume(env_->loop->pool(), out_, static_cast<size_t>(res));
+      io::consume(env_->loop->pool(), wire(), static_cast<size_t>(res));
       flush_client();
       break;
     case kPollOut:
@@ -747,7 +796,7 @@ void HttpConnection::on_client_eof() {
     return;
   }
   keep_alive_ = false;
-  if (req_ == Req::kIdle || (resp_ == Resp::kDone && out_.empty())) {
+  if (req_ == Req::kIdle || (resp_ == Resp::kDone && output_empty())) {
     close_now(false);
     return;
   }
@@ -870,6 +919,10 @@ void HttpConnection::serve_static(const RouteTable::Entry& e) {
 // Static bodies go from the page cache to the socket with sendfile(2), in
 // slices so one large file cannot monopolise the worker.
 void HttpConnection::send_file_part() {
+  if (tls_) {
+    send_file_tls();
+    return;
+  }
   constexpr size_t kSlice = 1 << 20;
   size_t budget = 4 * kSlice;
   while (file_left_ > 0 && budget > 0) {
@@ -924,8 +977,15 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   BodyKind framing = h.body;
   chunked_up_ = framing == BodyKind::kChunked;
   ok = ok && set_framing(hs, framing, h.content_length);
-  ForwardedInfo fi{client_ip_, false, h.host, h.version_minor};
+  ForwardedInfo fi{client_ip_, tls_ != nullptr, h.host, h.version_minor};
   ok = ok && add_forwarding_headers(hs, fi);
+  if (tls_ && listener_->tls->client_auth != conf::ClientAuth::kNone) {
+    // Only the verified subject, never one the client sent itself.
+    const std::string& name = listener_->tls->client_subject_header;
+    hs.remove(name);
+    std::string_view subject = tls_->conn().peer_subject();
+    if (!subject.empty()) ok = ok && hs.set(name, subject);
+  }
   if (auto id = ensure_request_id(hs, http_->rng())) request_id_.assign(*id);
   else ok = false;
   ok = ok && apply_transform(hs, route.request_headers);
@@ -968,7 +1028,7 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
   endpoint_ = ep;
-  up_ = http_->upstreams.acquire(ep->address, this);
+  up_ = acquire_upstream(ep->address);
   if (up_) ep_stats_ = gen_->endpoint_stats(*e.cluster, ep), ep_stats_->requests.add(), ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
@@ -1070,7 +1130,7 @@ void HttpConnection::retry() {
   up_eof_ = false;
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
-  up_ = http_->upstreams.acquire(addr, this);
+  up_ = acquire_upstream(addr);
   if (up_) ep_stats_ = gen_->endpoint_stats(*entry_->cluster, endpoint_), ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
@@ -1088,6 +1148,18 @@ void HttpConnection::upstream_failed(int status, const char* why) {
     return;
   }
   error_response(status, why);
+}
+
+// A pooled or new connection; TLS with the cluster's context (this
+// generation's) when the cluster has tls: the name sent and verified is the
+// cluster's sni, else the endpoint's IP address.
+UpstreamConn* HttpConnection::acquire_upstream(const conf::Address& a) {
+  const auto& tls = gen_->client_context(*entry_->cluster);
+  if (!tls) return http_->upstreams.acquire(a, this);
+  std::string host = a.str();
+  if (size_t colon = host.rfind(':'); colon != std::string::npos && a.family() != AF_UNIX) host.resize(colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return http_->upstreams.acquire(a, this, tls, host);
 }
 
 void HttpConnection::release_upstream(bool reusable) {
@@ -1246,18 +1318,31 @@ void HttpConnection::start_tunnel() {
 
 void HttpConnection::flush_client() {
   if (closing_ || send_.armed() || poll_.armed()) return;
-  if (!out_.empty()) {
+  if (tls_ && !out_.empty() && tls_->encrypt(env_->loop->pool(), out_, wire_, high_water()) == tls::Status::kError) {
+    tls_failed("write");
+    return;
+  }
+  if (!wire().empty()) {
     send_msg_ = {};
     send_msg_.msg_iov = send_iov_;
-    send_msg_.msg_iovlen = io::gather(out_, send_iov_, kMaxIov);
+    send_msg_.msg_iovlen = io::gather(wire(), send_iov_, kMaxIov);
     env_->loop->sendmsg(send_, fd_, &send_msg_);
     return;
   }
+  if (!out_.empty()) return;  // TLS handshake still in progress
   if (resp_ == Resp::kFile && file_left_ > 0) {
     send_file_part();
     return;
   }
   if (close_after_flush_) {
+    if (tls_ && tls_->handshake_done() && !tls_close_sent_) {
+      tls_close_sent_ = true;
+      tls_->shutdown(env_->loop->pool(), wire_);
+      if (!wire_.empty()) {
+        flush_client();
+        return;
+      }
+    }
     start_lingering();
     return;
   }
@@ -1269,7 +1354,7 @@ void HttpConnection::flush_client() {
     up_->resume_recv();
   }
   if (client_paused_ || (!in_.empty() && req_ != Req::kComplete)) pump_client();
-  if (client_eof_ && !keep_alive_ && resp_ == Resp::kDone && out_.empty() && !tunnel_) close_now(false);
+  if (client_eof_ && !keep_alive_ && resp_ == Resp::kDone && output_empty() && !tunnel_) close_now(false);
 }
 
 void HttpConnection::exchange_done() {
@@ -1309,6 +1394,10 @@ void HttpConnection::log_access() {
   e.bytes_out = bytes_out_;
   e.request_id = request_id_;
   e.user_agent = user_agent_;
+  if (tls_) {
+    e.tls = tls_->conn().version_name();
+    e.alpn = tls_->conn().alpn();
+  }
   if (action_ == Action::kProxy) {
     up_address_ = endpoint_ ? endpoint_->address.str() : std::string();
     e.upstream = up_address_;
@@ -1362,12 +1451,111 @@ void HttpConnection::maybe_destroy() {
   }
   if (recv_.armed() || send_.armed() || poll_.armed()) return;
   while (!out_.empty()) env_->loop->pool().release(out_.pop());
+  while (!wire_.empty()) env_->loop->pool().release(wire_.pop());
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
   HttpClient& c = client_;
   c.reset_ = reset_;
   c.active_ = nullptr;
   delete this;
   c.finish();
+}
+
+// ------------------------------------------------------------ TLS seam
+
+// Received bytes: plaintext straight into in_, or through the TLS pipe
+// (decrypted into in_, handshake flights and alerts into wire_).
+void HttpConnection::deliver(io::Buffer* b) {
+  if (!tls_) {
+    in_.push(b);
+    pump_client();
+    return;
+  }
+  tls::Status st = tls_->deliver(env_->loop->pool(), b, in_, wire_);
+  if (tls_->take_handshake_event()) on_handshake_done();
+  if (st == tls::Status::kError) {
+    tls_failed(tls_->handshake_done() ? "read" : "handshake");
+    return;
+  }
+  pump_client();
+  if (closing_) return;
+  if (st == tls::Status::kClosed && !client_eof_) {  // close_notify: a half-close
+    client_eof_ = true;
+    on_client_eof();
+    if (closing_) return;
+  }
+  flush_client();
+}
+
+// The client closed the socket. False when that ends the connection here.
+bool HttpConnection::deliver_eof() {
+  tls::Status st = tls_->on_eof(env_->loop->pool(), in_, wire_);
+  if (!tls_->handshake_done()) {
+    shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    LOG_DEBUG("http %s: %s: closed during the TLS handshake", listener_->name.c_str(), client_ip_.c_str());
+    close_now(false);
+    return false;
+  }
+  // Without close_notify (most clients just close): the parser still
+  // decides whether a request was cut short.
+  (void)st;
+  return true;
+}
+
+// Fatal TLS error: the alert goes out best-effort (never blocking), then close.
+void HttpConnection::tls_failed(const char* where) {
+  const tls::TlsError& e = tls_->conn().error();
+  if (!tls_->handshake_done()) shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  LOG_DEBUG("http %s: %s: TLS %s failed: %s (%s)", listener_->name.c_str(), client_ip_.c_str(), where,
+            tls::kind_name(e.kind), e.reason);
+  if (!send_.armed())
+    for (io::Buffer* b = wire_.front(); b; b = b->next)
+      if (::send(fd_, b->readable(), b->remaining(), MSG_DONTWAIT | MSG_NOSIGNAL) != ssize_t(b->remaining())) break;
+  if (req_ != Req::kIdle) log_access();
+  close_now(false);
+}
+
+void HttpConnection::on_handshake_done() {
+  const tls::TlsConn& c = tls_->conn();
+  LOG_DEBUG("http %s: %s: %s%s alpn=%.*s sni=%.*s", listener_->name.c_str(), client_ip_.c_str(), c.version_name(),
+            c.resumed() ? " resumed" : "", static_cast<int>(c.alpn().size()), c.alpn().data(),
+            static_cast<int>(c.sni().size()), c.sni().data());
+  last_activity_ = env_->loop->now();
+  arm_deadline();  // from the handshake deadline to the idle one
+}
+
+// Static files under TLS: no sendfile; read slices into pool buffers (page
+// cache reads, like sendfile's), which flush_client() encrypts. At most
+// limits.buffer of plaintext is read ahead.
+void HttpConnection::send_file_tls() {
+  io::BufferPool& pool = env_->loop->pool();
+  while (file_left_ > 0 && out_.bytes() < high_water()) {
+    io::Buffer* b = pool.acquire_any();
+    b->len = b->off = 0;
+    size_t want = std::min<uint64_t>(file_left_, pool.size());
+    ssize_t n = ::pread(file_.fd(), b->data, want, file_off_);
+    if (n <= 0) {
+      pool.release(b);
+      if (n < 0 && errno == EINTR) continue;
+      LOG_DEBUG("http %s: read: %s", listener_->name.c_str(), n == 0 ? "file shrank" : std::strerror(errno));
+      log_access();
+      close_now(true);
+      return;
+    }
+    b->len = static_cast<uint32_t>(n);
+    out_.push(b);
+    file_off_ += n;
+    file_left_ -= static_cast<uint64_t>(n);
+    bytes_out_ += static_cast<uint64_t>(n);
+  }
+  last_activity_ = env_->loop->now();
+  if (file_left_ > 0) {
+    flush_client();
+    return;
+  }
+  file_ = StaticFile();
+  resp_ = Resp::kDone;
+  flush_client();
+  if (req_ == Req::kComplete) exchange_done();
 }
 
 }  // namespace
@@ -1383,7 +1571,7 @@ void start_http_connection(const HttpListenerContext& ctx, int client_fd) {
   }
   // TCP_NODELAY comes from the listening socket (io::open_listener).
   auto* c = new HttpClient(ctx, client_fd);
-  c->start();
+  if (!c->start(ctx.tls)) c->abort();
 }
 
 }  // namespace portico::http

@@ -5,6 +5,8 @@
 // cluster through a pooled upstream connection (bodies streamed both ways
 // with back-pressure), a static file (sendfile), a redirect or a fixed
 // response. WebSocket upgrades become a raw tunnel after the upstream's 101.
+// On a TLS listener an l4::TlsPipe sits between the socket and the parser
+// (static files are then read and encrypted instead of sendfile'd).
 // Lives and dies on one worker.
 
 #include <memory>
@@ -89,6 +91,7 @@ struct HttpListenerContext {
   std::string_view client_ip = {};  // from a trusted PROXY header; empty = the socket's peer
   const l4::ProxyHeader* proxied = nullptr;  // that header (for PROXY headers sent upstream)
   std::shared_ptr<const ListenerLatest> latest = {};  // null: stay on `gen` for life
+  tls::ServerContext* tls = nullptr;  // the listener's, this generation (null: plain text)
 };
 
 // Takes ownership of client_fd (closes it on every path).

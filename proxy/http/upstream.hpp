@@ -4,13 +4,19 @@
 // connection whose request it carries); while idle in the pool the pool
 // itself watches it, so a backend that closes an idle connection (EOF,
 // reset) is noticed and the connection dropped. Worker-thread only.
+// With cluster tls the connection runs TLS (a TlsPipe between the socket and
+// the user, who sees plaintext only); it counts as connected once the
+// handshake is done, and is pooled per endpoint and client context.
 
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "conf/config.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/io/socket.hpp"
+#include "proxy/l4/tls_pipe.hpp"
+#include "proxy/tls/client_context.hpp"
 
 namespace portico::http {
 
@@ -37,8 +43,8 @@ class UpstreamConn final : private io::OpHandler, private io::TimerHandler {
   const io::PeerKey& key() const { return key_; }
   const conf::Address& address() const { return address_; }
   bool reused() const { return reused_; }
-  bool connected() const { return connected_; }
-  size_t queued() const { return out_.bytes(); }
+  bool connected() const { return connected_ && (!tls_ || tls_->handshake_done()); }
+  size_t queued() const { return out_.bytes() + plain_out_.bytes(); }
   int fd() const { return fd_; }
   // Queues bytes for the upstream (copied into pool buffers) and sends.
   void send(const void* data, size_t len);
@@ -54,6 +60,10 @@ class UpstreamConn final : private io::OpHandler, private io::TimerHandler {
   void on_timer(io::Timer& t) override;
   void flush();
   void maybe_destroy();
+  // TLS seam: starts the handshake; takes received ciphertext; encrypts.
+  void tls_start();
+  void tls_deliver(io::Buffer* b);
+  void tls_failed();
 
   UpstreamPool* pool_;
   conf::Address address_;
@@ -73,6 +83,14 @@ class UpstreamConn final : private io::OpHandler, private io::TimerHandler {
   bool paused_ = false;
   bool pause_cancel_ = false;  // recv_ cancelled by pause_recv(), final completion pending
   bool eof_ = false;  // receive side finished (final recv completion seen)
+  // TLS (null: plain text)
+  std::shared_ptr<tls::ClientContext> tls_ctx_;  // shared: may outlive the generation
+  std::unique_ptr<l4::TlsPipe> tls_;
+  std::string tls_name_;      // verified name (sni, else the endpoint's IP)
+  io::BufferQueue plain_out_;  // plaintext not encrypted yet (out_ holds ciphertext)
+  io::BufferQueue plain_in_;   // scratch: plaintext decrypted from one receive
+  bool shut_after_flush_ = false;
+  bool tls_broken_ = false;
 };
 
 class UpstreamPool {
@@ -81,7 +99,10 @@ class UpstreamPool {
   ~UpstreamPool();
   // An idle connection to `address`, or a new one being connected (the user
   // hears on_upstream_connected). nullptr only if no socket could be made.
-  UpstreamConn* acquire(const conf::Address& address, UpstreamUser* user);
+  // With `tls`, the connection runs TLS with that (cluster's) context;
+  // `name` is what is sent as SNI and verified (the config's sni wins).
+  UpstreamConn* acquire(const conf::Address& address, UpstreamUser* user,
+                        const std::shared_ptr<tls::ClientContext>& tls = nullptr, std::string_view name = {});
   // Done with a connection: kept idle when `reusable` and there is room.
   void release(UpstreamConn* c, bool reusable, uint32_t max_idle, TimeNs idle_timeout);
   size_t idle() const;
@@ -93,7 +114,17 @@ class UpstreamPool {
   void forget_idle(UpstreamConn* c);
 
   io::Loop* loop_;
-  std::unordered_map<io::PeerKey, std::vector<UpstreamConn*>, io::PeerKeyHash> idle_;
+  struct Key {
+    io::PeerKey peer;
+    const tls::ClientContext* tls;  // plain-text and TLS connections never mix
+    bool operator==(const Key& o) const { return tls == o.tls && peer == o.peer; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return io::PeerKeyHash{}(k.peer) ^ (std::hash<const void*>{}(k.tls) * 0x9e3779b97f4a7c15ull);
+    }
+  };
+  std::unordered_map<Key, std::vector<UpstreamConn*>, KeyHash> idle_;
   size_t live_ = 0;
 };
 

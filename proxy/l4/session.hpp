@@ -11,6 +11,7 @@
 #include "conf/config.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/stats.hpp"
+#include "proxy/tls/tls_set.hpp"
 
 namespace portico::l4 {
 
@@ -22,6 +23,15 @@ struct Generation {
   uint32_t refs = 0;
   std::vector<uint32_t> rr_cursor;  // per cluster index: round-robin position on this worker
 
+  // TLS of this generation on this worker (empty without tls anywhere):
+  // aligned with config->listeners / config->clusters, null where off.
+  // Connections pin the generation, so a server context outlives its
+  // connections; client contexts are shared with pooled upstream connections,
+  // which may outlive the generation.
+  std::shared_ptr<const tls::TlsSet> tls;
+  std::vector<std::unique_ptr<tls::ServerContext>> server_tls;
+  std::vector<std::shared_ptr<tls::ClientContext>> client_tls;
+
   explicit Generation(std::shared_ptr<const conf::Config> c)
       : config(std::move(c)), rr_cursor(config->clusters.size(), 0) {}
   // Round robin over the cluster's endpoints, per worker.
@@ -31,12 +41,18 @@ struct Generation {
   std::vector<std::vector<EndpointStats*>> endpoint_stats_;
   void attach_stats(WorkerStats& s);
   EndpointStats* endpoint_stats(const conf::Cluster& cluster, const conf::Endpoint* ep) const;
+  // Builds this worker's contexts from the main thread's TlsSet. False (with
+  // *error) only if BoringSSL could not make a context.
+  bool build_tls(std::shared_ptr<const tls::TlsSet> set, std::string* error);
+  tls::ServerContext* server_context(const conf::Listener& l) const;
+  const std::shared_ptr<tls::ClientContext>& client_context(const conf::Cluster& c) const;
 };
 
 // Shared by every worker for one listener (same name and address across
 // reloads). Touched once per connection, never per byte.
 struct ListenerShared {
   std::atomic<uint32_t> active{0};
+  std::atomic<uint64_t> tls_handshake_failures{0};  // touched on failures only
 };
 
 class Session {

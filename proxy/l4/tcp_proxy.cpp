@@ -8,6 +8,7 @@
 
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
+#include "proxy/l4/tls_pipe.hpp"
 
 namespace portico::l4 {
 
@@ -19,7 +20,7 @@ constexpr size_t kMaxIov = 16;
 class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler {
  public:
   TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, const conf::Endpoint* ep);
-  void start();
+  bool start(tls::ServerContext* tls);
   void abort() override {
     close(false);
     maybe_destroy();  // now, if no operation was armed
@@ -52,6 +53,15 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void shut_write(Direction& d);
   void close(bool reset_peers);
   void maybe_destroy();
+  // TLS seam (listener tls): client bytes are decrypted into down_.queue;
+  // up_.queue (plaintext) is encrypted into wire_, which up_.send sends.
+  io::BufferQueue& outq(Direction& d) { return tls_ && &d == &up_ ? wire_ : d.queue; }
+  size_t queued(Direction& d) const {
+    return d.queue.bytes() + (tls_ && &d == &up_ ? wire_.bytes() : 0);
+  }
+  void flush_client_tls();
+  void tls_failed(const char* where);
+  TimeNs deadline() const;
   bool any_armed() const {
     return connect_.armed() || down_.recv.armed() || down_.send.armed() || up_.recv.armed() ||
            up_.send.armed();
@@ -78,6 +88,10 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   bool reset_ = false;
   uint8_t pp_[kProxyV1Max + 1];  // the PROXY header to send upstream first
   size_t pp_len_ = 0;
+  std::unique_ptr<TlsPipe> tls_;
+  io::BufferQueue wire_;  // ciphertext to the client
+  TimeNs accepted_ = 0;
+  bool tls_close_sent_ = false;
 };
 
 TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd,
@@ -109,7 +123,12 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
   pp_len_ = outbound_proxy_header(p.cluster->proxy_protocol, client_fd, p.proxied, pp_, sizeof pp_);
 }
 
-void TcpSession::start() {
+bool TcpSession::start(tls::ServerContext* tls) {
+  accepted_ = env_->loop->now();
+  if (tls) {
+    tls_ = std::make_unique<TlsPipe>();
+    if (!tls->accept(tls_->conn())) return false;
+  }
   const conf::Address& a = endpoint_->address;
   TimeNs connect_ns = std::min(listener_->timeouts.connect.count(),
                                static_cast<int64_t>(conf::Duration::max().count()));
@@ -117,6 +136,14 @@ void TcpSession::start() {
     connect_ns = std::min<TimeNs>(connect_ns, c->connect_timeout.count());
   env_->loop->connect(connect_, upstream_fd_, a.sa(), a.len);
   env_->loop->timers().arm(timer_, env_->loop->now() + connect_ns);
+  return true;
+}
+
+// The idle deadline, or the handshake's while a TLS handshake is running.
+TimeNs TcpSession::deadline() const {
+  TimeNs d = last_activity_ + idle_ns_;
+  if (tls_ && !tls_->handshake_done()) d = std::min<TimeNs>(d, accepted_ + listener_->timeouts.handshake.count());
+  return d;
 }
 
 void TcpSession::on_complete(io::Op& op, int res) {
@@ -144,7 +171,7 @@ void TcpSession::on_connected(int res) {
   if (pp_len_ > 0) io::append(env_->loop->pool(), down_.queue, pp_, pp_len_), send_front(down_);
   if (endpoint_->address.family() != AF_UNIX) io::set_nodelay(upstream_fd_);
   last_activity_ = env_->loop->now();
-  env_->loop->timers().arm(timer_, last_activity_ + idle_ns_);
+  env_->loop->timers().arm(timer_, deadline());
   arm_recv(down_);
   arm_recv(up_);
 }
@@ -159,19 +186,35 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
     last_activity_ = env_->loop->now();
     d.bytes += static_cast<uint64_t>(res);
     (d.from == client_fd_ ? stats_->bytes_in : stats_->bytes_out).add(static_cast<uint64_t>(res));
-    // A small read goes into the free space of the last queued buffer, so a
-    // peer dribbling small writes towards a side that does not read ties up
-    // about high_water_ / buffer_size buffers, not one buffer per write.
-    io::Buffer* tail = d.queue.back();
-    const uint32_t cap = env_->loop->pool().size();
-    if (tail && b->remaining() <= cap / 4 && cap - tail->len >= b->remaining()) {
-      io::append(env_->loop->pool(), d.queue, b->readable(), b->remaining());
-      env_->loop->pool().release(b);
+    if (tls_ && &d == &down_) {
+      tls::Status st = tls_->deliver(env_->loop->pool(), b, d.queue, wire_);
+      if (st == tls::Status::kError) {
+        tls_failed(tls_->handshake_done() ? "read" : "handshake");
+        return;
+      }
+      if (!d.queue.empty() && !d.send.armed()) send_front(d);
+      flush_client_tls();  // handshake flights, tickets
+      if (st == tls::Status::kClosed) {  // close_notify: the client's half-close
+        on_recv(d, op, 0);
+        return;
+      }
     } else {
-      d.queue.push(b);
+      // A small read goes into the free space of the last queued buffer, so a
+      // peer dribbling small writes towards a side that does not read ties up
+      // about high_water_ / buffer_size buffers, not one buffer per write.
+      io::Buffer* tail = d.queue.back();
+      const uint32_t cap = env_->loop->pool().size();
+      if (tail && b->remaining() <= cap / 4 && cap - tail->len >= b->remaining()) {
+        io::append(env_->loop->pool(), d.queue, b->readable(), b->remaining());
+        env_->loop->pool().release(b);
+      } else {
+        d.queue.push(b);
+      }
+      if (&d == &up_ && tls_) flush_client_tls();
+      else if (!d.send.armed()) send_front(d);
     }
-    if (!d.send.armed()) send_front(d);
-    if (d.queue.bytes() >= high_water_ && !d.paused && d.recv.armed()) {
+    if (closing_) return;
+    if (queued(d) >= high_water_ && !d.paused && d.recv.armed()) {
       d.paused = true;
       env_->loop->cancel(d.recv);
     }
@@ -179,8 +222,19 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
   }
   if (closing_) return;
   if (res == 0) {  // FIN from d.from
+    if (d.eof) return;  // after a close_notify
     d.eof = true;
-    if (d.queue.empty() && !d.send.armed()) shut_write(d);
+    if (tls_ && &d == &down_ && !tls_->handshake_done()) {
+      LOG_DEBUG("tcp %s: client closed during the TLS handshake", listener_->name.c_str());
+      shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      close(false);
+      return;
+    }
+    if (tls_ && &d == &up_) {
+      flush_client_tls();  // close_notify, then FIN, once the queue is out
+    } else if (d.queue.empty() && !d.send.armed()) {
+      shut_write(d);
+    }
   } else if (res == -ECANCELED) {
     maybe_resume(d);
     return;
@@ -197,7 +251,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
 void TcpSession::send_front(Direction& d) {
   d.msg = {};
   d.msg.msg_iov = d.iov;
-  d.msg.msg_iovlen = io::gather(d.queue, d.iov, kMaxIov);
+  d.msg.msg_iovlen = io::gather(outq(d), d.iov, kMaxIov);
   env_->loop->sendmsg(d.send, d.to, &d.msg);
 }
 
@@ -210,8 +264,11 @@ void TcpSession::on_send(Direction& d, int res) {
     return;
   }
   last_activity_ = env_->loop->now();
-  io::consume(env_->loop->pool(), d.queue, static_cast<size_t>(res));
-  if (!d.queue.empty()) {
+  io::consume(env_->loop->pool(), outq(d), static_cast<size_t>(res));
+  if (tls_ && &d == &up_) {
+    flush_client_tls();
+    if (closing_) return;
+  } else if (!d.queue.empty()) {
     send_front(d);
   } else if (d.eof && !d.shut) {
     shut_write(d);
@@ -234,7 +291,7 @@ void TcpSession::shut_write(Direction& d) {
 
 void TcpSession::maybe_resume(Direction& d) {
   if (!d.paused || d.recv.armed() || d.eof || closing_) return;
-  if (d.queue.bytes() > high_water_ / 2) return;
+  if (queued(d) > high_water_ / 2) return;
   d.paused = false;
   arm_recv(d);
 }
@@ -250,12 +307,17 @@ void TcpSession::on_timer(io::Timer&) {
     maybe_destroy();
     return;
   }
-  TimeNs deadline = last_activity_ + idle_ns_;
-  if (now < deadline) {
-    env_->loop->timers().arm(timer_, deadline);
+  TimeNs d = deadline();
+  if (now < d) {
+    env_->loop->timers().arm(timer_, d);
     return;
   }
-  LOG_DEBUG("tcp %s: idle timeout", listener_->name.c_str());
+  if (tls_ && !tls_->handshake_done()) {
+    shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    LOG_DEBUG("tcp %s: TLS handshake timeout", listener_->name.c_str());
+  } else {
+    LOG_DEBUG("tcp %s: idle timeout", listener_->name.c_str());
+  }
   close(false);
   maybe_destroy();
 }
@@ -284,6 +346,7 @@ void TcpSession::maybe_destroy() {
   env_->loop->close(upstream_fd_);
   for (Direction* d : {&down_, &up_})
     while (!d->queue.empty()) env_->loop->pool().release(d->queue.pop());
+  while (!wire_.empty()) env_->loop->pool().release(wire_.pop());
   LOG_DEBUG("tcp %s: closed, %llu bytes up, %llu bytes down", listener_->name.c_str(),
             static_cast<unsigned long long>(down_.bytes), static_cast<unsigned long long>(up_.bytes));
   shared_->active.fetch_sub(1, std::memory_order_relaxed);
@@ -291,6 +354,44 @@ void TcpSession::maybe_destroy() {
   --gen_->refs;
   env_->remove(this);
   delete this;
+}
+
+// Client-bound output under TLS: encrypt what the upstream sent, send the
+// ciphertext; at the upstream's EOF, close_notify then FIN.
+void TcpSession::flush_client_tls() {
+  if (closing_ || up_.send.armed()) return;
+  if (!up_.queue.empty() &&
+      tls_->encrypt(env_->loop->pool(), up_.queue, wire_, high_water_) == tls::Status::kError) {
+    tls_failed("write");
+    return;
+  }
+  if (!wire_.empty()) {
+    send_front(up_);
+    return;
+  }
+  if (!up_.eof || up_.shut || !up_.queue.empty()) return;
+  if (tls_->handshake_done() && !tls_close_sent_) {
+    tls_close_sent_ = true;
+    tls_->shutdown(env_->loop->pool(), wire_);
+    if (!wire_.empty()) {
+      send_front(up_);
+      return;
+    }
+  }
+  ::shutdown(client_fd_, SHUT_WR);
+  up_.shut = true;
+  if (down_.shut) close(false);
+}
+
+void TcpSession::tls_failed(const char* where) {
+  const tls::TlsError& e = tls_->conn().error();
+  if (!tls_->handshake_done()) shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  LOG_DEBUG("tcp %s: TLS %s failed: %s (%s)", listener_->name.c_str(), where, tls::kind_name(e.kind), e.reason);
+  if (!up_.send.armed())  // the alert, best effort, never blocking
+    for (io::Buffer* b = wire_.front(); b; b = b->next)
+      if (::send(client_fd_, b->readable(), b->remaining(), MSG_DONTWAIT | MSG_NOSIGNAL) != ssize_t(b->remaining()))
+        break;
+  close(false);
 }
 
 }  // namespace
@@ -335,7 +436,7 @@ void start_tcp_session(const TcpSessionParams& p, int client_fd) {
   }
   // TCP_NODELAY comes from the listening socket (io::open_listener).
   auto* s = new TcpSession(p, client_fd, ufd, ep);
-  s->start();
+  if (!s->start(p.tls)) s->abort();
 }
 
 }  // namespace portico::l4

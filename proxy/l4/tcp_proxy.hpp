@@ -3,7 +3,8 @@
 // bytes copied both ways through pool buffers with back-pressure (a side
 // stops reading while the other side has `limits.buffer` bytes queued),
 // half-close propagated, connect and idle deadlines. Created by a listener
-// on a worker; lives and dies on that worker.
+// on a worker; lives and dies on that worker. With listener tls the client
+// side is TLS (terminated here) and the upstream gets the plaintext.
 
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/proxy_protocol.hpp"
@@ -19,6 +20,7 @@ struct TcpSessionParams {
   ListenerShared* shared;
   ListenerStats* stats = WorkerStats::listener_sink();
   const ProxyHeader* proxied = nullptr;  // a trusted inbound PROXY header (its addresses win)
+  tls::ServerContext* tls = nullptr;  // listener tls (owned by gen): terminate, relay plaintext
 };
 
 // The PROXY header a cluster with `proxy_protocol: v1|v2` sends first on a new

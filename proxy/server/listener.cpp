@@ -27,6 +27,7 @@ struct Handoff {
   l4::ListenerShared* shared;
   l4::ListenerStats* stats;
   std::shared_ptr<const http::ListenerLatest> latest;
+  tls::ServerContext* tls;  // the listener's, this generation (null: plain text)
 
   void start(int fd, const l4::ProxyHeader* hdr) const {
     char ip[INET6_ADDRSTRLEN] = {};
@@ -38,9 +39,9 @@ struct Handoff {
     }
     if (routes) {
       http::start_http_connection(
-          {env, http, gen, listener, routes, shared, stats, ip, hdr && !hdr->local ? hdr : nullptr, latest}, fd);
+          {env, http, gen, listener, routes, shared, stats, ip, hdr && !hdr->local ? hdr : nullptr, latest, tls}, fd);
     } else {
-      l4::start_tcp_session({env, gen, listener, cluster, shared, stats, hdr && !hdr->local ? hdr : nullptr}, fd);
+      l4::start_tcp_session({env, gen, listener, cluster, shared, stats, hdr && !hdr->local ? hdr : nullptr, tls}, fd);
     }
   }
 };
@@ -156,6 +157,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
       latest_->listener = l;
       latest_->routes = routes_;
     }
+    tls_ = gen->server_context(*l);
   }
   void start() override { env_->loop->accept(accept_, fd_); }
   void stop() override {
@@ -174,7 +176,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
         env_->loop->close(res);
         return;
       }
-      Handoff h{env_, http_, gen_, listener_, routes_, cluster_, shared_, stats_, latest_};
+      Handoff h{env_, http_, gen_, listener_, routes_, cluster_, shared_, stats_, latest_, tls_};
       // From trusted networks the PROXY header comes first; elsewhere it is not
       // interpreted (an HTTP listener answers it 400 as a malformed request).
       if (!listener_->proxy_protocol_from.empty() && trusted(*listener_, res)) {
@@ -205,6 +207,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   l4::Generation* gen_ = nullptr;
   const conf::Listener* listener_ = nullptr;
   const conf::Cluster* cluster_ = nullptr;
+  tls::ServerContext* tls_ = nullptr;  // owned by gen_
   bool stopping_ = false;
 };
 

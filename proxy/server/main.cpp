@@ -6,6 +6,7 @@
 #include "conf/loader.hpp"
 #include "proxy/base/log.hpp"
 #include "proxy/server/server.hpp"
+#include "proxy/tls/tls_set.hpp"
 
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "unknown"
@@ -58,6 +59,14 @@ int main(int argc, char** argv) {
   portico::conf::LoadResult r = portico::conf::load_config_file(config);
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    std::fprintf(stderr, "portico: configuration file %s test failed\n", config.c_str());
+    return 1;
+  }
+  // Certificates, keys and CA bundles are read and checked here too, so that
+  // -t refuses what the server would refuse (the file is named).
+  std::vector<std::string> tls_errors;
+  if (!portico::tls::load_tls_set(*r.config, nullptr, &tls_errors)) {
+    for (const auto& e : tls_errors) std::fprintf(stderr, "%s: %s\n", config.c_str(), e.c_str());
     std::fprintf(stderr, "portico: configuration file %s test failed\n", config.c_str());
     return 1;
   }

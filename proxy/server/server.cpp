@@ -134,11 +134,36 @@ bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, 
   return true;
 }
 
+bool Server::load_tls(const conf::Config& c, std::shared_ptr<const tls::TlsSet>* out, const char* what,
+                      std::string* why) {
+  std::vector<std::string> errors;
+  tls::TicketKeyMap keys = ticket_keys_;
+  auto set = tls::load_tls_set(c, &keys, &errors);
+  if (!set) {
+    for (const auto& e : errors) {
+      LOG_ERROR("%s: %s", what, e.c_str());
+      if (why) *why += (why->empty() ? "" : "; ") + e;
+    }
+    return false;
+  }
+  ticket_keys_ = std::move(keys);
+  *out = std::move(set);
+  return true;
+}
+
+void Server::rotate_ticket_keys() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [name, keys] : ticket_keys_)
+    if (keys->rotate_if_due(now)) LOG_DEBUG("listener %s: session-ticket keys rotated", name.c_str());
+}
+
 void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
-                     const std::shared_ptr<const dnscache::Options>& dns) {
+                     const std::shared_ptr<const dnscache::Options>& dns,
+                     const std::shared_ptr<const tls::TlsSet>& tls) {
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
     m.config.config = c;
+    m.config.tls = tls;
     m.config.mdns_table = mdns_table_;
     m.config.admin = admin_;
     if (w == 0) m.config.admin_fd = admin_fd_;
@@ -196,6 +221,8 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     LOG_ERROR("%s", err.c_str());
     return 1;
   }
+  std::shared_ptr<const tls::TlsSet> tls;
+  if (!load_tls(*config, &tls, "tls")) return 1;
   std::map<std::string, Bound> bound;
   if (!bind_all(*config, bound, err)) {
     LOG_ERROR("%s", err.c_str());
@@ -231,7 +258,7 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     }
   }
   bound_ = bound;
-  publish(config, bound_, dns);
+  publish(config, bound_, dns, tls);
   for (const conf::Listener& l : config->listeners)
     LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
              l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
@@ -245,6 +272,7 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     siginfo_t info;
     timespec ts{1, 0};
     int sig = sigtimedwait(&set, &info, &ts);
+    rotate_ticket_keys();
     if (sig == SIGHUP) {
       std::string why = reload();
       if (why.empty()) admin_->set_config(current_, true, ""), admin_->reloads_ok.fetch_add(1);
@@ -290,6 +318,11 @@ std::string Server::reload() {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
     return err;
   }
+  std::shared_ptr<const tls::TlsSet> tls;
+  if (!load_tls(*r.config, &tls, "reload failed", &err)) {
+    LOG_ERROR("reload failed: keeping the running configuration");
+    return err;
+  }
   std::map<std::string, Bound> bound;
   if (!bind_all(*r.config, bound, err)) {
     LOG_ERROR("reload failed: %s; keeping the running configuration", err.c_str());
@@ -299,7 +332,7 @@ std::string Server::reload() {
   bound_ = std::move(bound);
   current_ = r.config;
   log::set_level(to_log_level(current_->log.level));
-  publish(current_, bound_, dns);
+  publish(current_, bound_, dns, tls);
   log_dns(*current_, dns.get());
   LOG_INFO("reload ok: %zu listeners, %zu clusters", current_->listeners.size(), current_->clusters.size());
   return {};

@@ -33,7 +33,13 @@ class Server {
   bool bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err);
   // Hands each worker its sockets and the config (dns: the engine options).
   void publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
-               const std::shared_ptr<const dnscache::Options>& dns);
+               const std::shared_ptr<const dnscache::Options>& dns,
+               const std::shared_ptr<const tls::TlsSet>& tls);
+  // Loads the certificates of `c` (ticket keys kept per listener name); logs
+  // each problem with `what` in front and returns false.
+  bool load_tls(const conf::Config& c, std::shared_ptr<const tls::TlsSet>* out, const char* what,
+                std::string* why = nullptr);
+  void rotate_ticket_keys();
   void log_dns(const conf::Config& c, const dnscache::Options* dns);
   // Returns "" on success, else why the running configuration was kept.
   std::string reload();
@@ -43,6 +49,9 @@ class Server {
   std::shared_ptr<const conf::Config> current_;
   std::map<std::string, Bound> bound_;  // key: name|bind|type
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Session-ticket keys per TLS listener name, shared by every worker and
+  // kept across reloads; rotated by this thread (run()'s 1 s signal wait).
+  tls::TicketKeyMap ticket_keys_;
   // mDNS browse results, written by worker 0, readable by every worker and the admin side.
   std::shared_ptr<modules::MdnsTable> mdns_table_ = std::make_shared<modules::MdnsTable>();
   // The admin endpoint: its socket (handed to worker 0 once) and what it reads.

@@ -151,6 +151,10 @@ void Worker::apply(WorkerConfig& wc) {
     admin_->start();
   }
   auto gen = std::make_unique<l4::Generation>(wc.config);
+  if (std::string err; !gen->build_tls(wc.tls, &err)) {
+    LOG_ERROR("worker %u: %s; keeping the running configuration", id_, err.c_str());
+    return;
+  }
   l4::Generation* g = gen.get();
   g->attach_stats(stats_);
   generations_.push_back(std::move(gen));

@@ -39,6 +39,8 @@ struct WorkerConfig {
   std::shared_ptr<modules::MdnsTable> mdns_table;
   std::shared_ptr<AdminShared> admin;  // every worker (drain bookkeeping)
   int admin_fd = -1;                   // worker 0, first config: the admin listening socket
+  // TLS settings loaded by the main thread (null: no tls in this config).
+  std::shared_ptr<const tls::TlsSet> tls;
 };
 
 struct WorkerMessage {

@@ -1,0 +1,174 @@
+// l4::TlsPipe: the seam between pool buffers and a server TlsConn, driven by
+// an in-memory client. Ciphertext arrives in small and large buffers (records
+// split across buffers), plaintext comes out whole, encryption respects the
+// wire cap, garbage gives an alert, close_notify, and no pool buffer leaks.
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+
+#include "proxy/io/buffer_pool.hpp"
+#include "proxy/l4/tls_pipe.hpp"
+#include "tests/unit/tls/harness.hpp"
+
+using namespace portico;
+using namespace portico::tls;
+using namespace portico::tls::test;
+
+namespace {
+
+Pki& pki() {
+  static Pki p;
+  return p;
+}
+
+constexpr uint32_t kBufSize = 16 * 1024;
+
+// Cuts what the client has to send into pool buffers of at most `piece` bytes
+// and delivers them one by one.
+Status feed(io::BufferPool& pool, TlsConn& client, l4::TlsPipe& pipe, io::BufferQueue& plain,
+            io::BufferQueue& wire, size_t piece) {
+  Status st = Status::kOk;
+  for (int i = 0; i < 10000 && client.has_output(); ++i) {
+    auto out = client.pending_output();
+    size_t n = std::min({out.size(), piece, size_t(kBufSize)});
+    io::Buffer* b = pool.acquire_any();
+    b->off = 0;
+    std::memcpy(b->data, out.data(), n);
+    b->len = static_cast<uint32_t>(n);
+    client.consume_output(n);
+    st = pipe.deliver(pool, b, plain, wire);
+    if (st != Status::kOk) break;
+  }
+  return st;
+}
+
+// Moves the pipe's ciphertext to the client, reading what it decrypts into
+// *got (the client's input is bounded: it must read to take more).
+void to_client(io::BufferPool& pool, io::BufferQueue& wire, TlsConn& client, std::string* got = nullptr) {
+  for (int i = 0; i < 10000 && !wire.empty(); ++i) {
+    io::Buffer* b = wire.front();
+    size_t n = client.on_ciphertext({b->readable(), b->remaining()});
+    io::consume(pool, wire, n);
+    uint8_t buf[8192];
+    for (;;) {
+      IoResult r = client.read(buf);
+      if (r.status != Status::kOk || r.bytes == 0) break;
+      if (got) got->append(reinterpret_cast<const char*>(buf), r.bytes);
+    }
+  }
+  REQUIRE(wire.empty());
+}
+
+std::string drain(io::BufferPool& pool, io::BufferQueue& q) {
+  std::string s;
+  while (!q.empty()) {
+    io::Buffer* b = q.pop();
+    s.append(reinterpret_cast<const char*>(b->readable()), b->remaining());
+    pool.release(b);
+  }
+  return s;
+}
+
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 13) % 26);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("TlsPipe: handshake over split buffers, data both ways, wire cap, close_notify, no leaks") {
+  io::BufferPool pool(64, kBufSize);
+  const uint32_t free_at_start = pool.available();
+  Server s(pki().listener());
+  REQUIRE(s.ctx);
+  Client c(pki().upstream());
+  REQUIRE(c.ctx);
+  TlsConn client;
+  REQUIRE(c.ctx->connect(client, "127.0.0.1:443", "a.example.test"));
+  {
+    l4::TlsPipe pipe;
+    REQUIRE(s.ctx->accept(pipe.conn()));
+    io::BufferQueue plain, wire;
+    // handshake, the client's flights cut into 7-byte buffers
+    for (int round = 0; round < 10 && !(client.handshake_done() && pipe.handshake_done()); ++round) {
+      client.handshake();
+      REQUIRE(feed(pool, client, pipe, plain, wire, 7) == Status::kOk);
+      to_client(pool, wire, client);
+    }
+    REQUIRE(client.handshake_done());
+    REQUIRE(pipe.handshake_done());
+    CHECK(pipe.take_handshake_event());
+    CHECK_FALSE(pipe.take_handshake_event());
+    CHECK(plain.empty());
+
+    // client -> server: 100 KiB, delivered in buffers of up to 16 KiB
+    const std::string up = pattern(100 * 1024 + 3);
+    size_t off = 0;
+    for (int i = 0; i < 1000 && off < up.size(); ++i) {
+      IoResult w = client.write({reinterpret_cast<const uint8_t*>(up.data()) + off, up.size() - off});
+      REQUIRE(w.status == Status::kOk);
+      off += w.bytes;
+      REQUIRE(feed(pool, client, pipe, plain, wire, kBufSize) == Status::kOk);
+    }
+    to_client(pool, wire, client);  // tickets
+    CHECK(drain(pool, plain) == up);
+
+    // server -> client: 200 KiB queued as plaintext, encrypted at most ~cap at a time
+    const std::string down = pattern(200 * 1024 + 11);
+    io::BufferQueue out;
+    io::append(pool, out, down.data(), down.size());
+    std::string got;
+    const size_t cap = 32 * 1024;
+    for (int i = 0; i < 100 && (!out.empty() || !wire.empty()); ++i) {
+      REQUIRE(pipe.encrypt(pool, out, wire, cap) == Status::kOk);
+      CHECK(wire.bytes() < cap + kBufSize + 1024);  // stops once the cap is reached
+      to_client(pool, wire, client, &got);
+    }
+    CHECK(got == down);
+
+    // close_notify
+    pipe.shutdown(pool, wire);
+    CHECK_FALSE(wire.empty());
+    to_client(pool, wire, client);
+    uint8_t buf[16];
+    CHECK(client.read(buf).status == Status::kClosed);
+  }
+  CHECK(pool.available() == free_at_start);
+}
+
+TEST_CASE("TlsPipe: plain HTTP instead of a ClientHello is an error with an alert to send") {
+  io::BufferPool pool(16, kBufSize);
+  const uint32_t free_at_start = pool.available();
+  Server s(pki().listener());
+  REQUIRE(s.ctx);
+  {
+    l4::TlsPipe pipe;
+    REQUIRE(s.ctx->accept(pipe.conn()));
+    io::BufferQueue plain, wire;
+    io::Buffer* b = pool.acquire_any();
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::memcpy(b->data, req, sizeof req - 1);
+    b->off = 0;
+    b->len = sizeof req - 1;
+    CHECK(pipe.deliver(pool, b, plain, wire) == Status::kError);
+    CHECK(plain.empty());
+    CHECK_FALSE(pipe.handshake_done());
+    CHECK(pipe.conn().error().kind == ErrorKind::kProtocol);
+    drain(pool, wire);
+  }
+  CHECK(pool.available() == free_at_start);
+}
+
+TEST_CASE("TlsPipe: EOF during the handshake is an error, after close_notify it is a clean end") {
+  io::BufferPool pool(16, kBufSize);
+  Server s(pki().listener());
+  REQUIRE(s.ctx);
+  l4::TlsPipe pipe;
+  REQUIRE(s.ctx->accept(pipe.conn()));
+  io::BufferQueue plain, wire;
+  CHECK(pipe.on_eof(pool, plain, wire) == Status::kError);
+  drain(pool, wire);
+}
