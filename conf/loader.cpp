@@ -34,18 +34,13 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
   for (const auto& l : c.listeners) {
     const std::string on = " on listener '" + l.name + "'";
     if (l.tls) refuse(l.mark, "tls" + on);
-    for (const auto& r : l.routes)
-      if (r.retries.attempts > 0) refuse(r.mark, "retries" + on);
     if (!l.proxy_protocol_from.empty()) refuse(l.mark, "proxy_protocol_from" + on);
   }
   for (const auto& cl : c.clusters) {
     const std::string on = " on cluster '" + cl.name + "'";
-    if (cl.discovery.kind != Discovery::Kind::kNone) refuse(cl.mark, "discovery" + on);
+    if (cl.discovery.kind == Discovery::Kind::kMdns) refuse(cl.mark, "discovery mdns" + on);
     if (cl.tls) refuse(cl.mark, "tls" + on);
-    if (cl.health_check) refuse(cl.mark, "health_check" + on);
-    if (cl.outlier) refuse(cl.mark, "outlier" + on);
     if (cl.proxy_protocol != ProxyProtocol::kOff) refuse(cl.mark, "proxy_protocol" + on);
-    if (cl.lb != LbPolicy::kRoundRobin) refuse(cl.mark, "lb " + lb_name(cl.lb) + on);
   }
 }
 

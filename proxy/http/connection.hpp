@@ -19,6 +19,7 @@
 #include "proxy/http/static_path.hpp"
 #include "proxy/http/upstream.hpp"
 #include "proxy/l4/session.hpp"
+#include "proxy/upstream/retry.hpp"
 
 namespace portico::http {
 
@@ -29,6 +30,7 @@ struct RouteTable {
     const conf::Route* route = nullptr;
     const conf::Cluster* cluster = nullptr;  // proxy routes
     std::optional<StaticRoot> root;          // static routes
+    upstream::RetryPolicy retry;             // proxy routes: `retries:`
   };
   Router router;
   std::vector<Entry> entries;

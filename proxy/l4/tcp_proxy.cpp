@@ -8,6 +8,7 @@
 
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
+#include "proxy/upstream/hash.hpp"
 
 namespace portico::l4 {
 
@@ -18,7 +19,8 @@ constexpr size_t kMaxIov = 16;
 
 class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler {
  public:
-  TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, const conf::Endpoint* ep);
+  TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, upstream::Lease lease,
+             uint64_t hash);
   void start();
   void abort() override {
     close(false);
@@ -44,6 +46,11 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void on_complete(io::Op& op, int res) override;
   void on_timer(io::Timer& t) override;
   void on_connected(int res);
+  // Connect failed: another endpoint if one is left (nothing was sent yet).
+  bool try_next_endpoint(upstream::Outcome why);
+  void end_lease(upstream::Outcome outcome) {
+    if (lease_) cluster_->release(lease_, outcome, env_->loop->now());
+  }
   void on_recv(Direction& d, io::Op& op, int res);
   void on_send(Direction& d, int res);
   void arm_recv(Direction& d) { env_->loop->recv(d.recv, d.from); }
@@ -60,7 +67,11 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   Generation* gen_;
   const conf::Listener* listener_;
   ListenerShared* shared_;
-  const conf::Endpoint* endpoint_;
+  upstream::WorkerCluster* cluster_;
+  upstream::Lease lease_;        // the endpoint; pins its endpoint set
+  upstream::Exclusion tried_;    // endpoints whose connect failed
+  uint64_t hash_;
+  uint32_t connect_tries_ = 0;
   int client_fd_;
   int upstream_fd_;
   io::Op connect_;
@@ -76,12 +87,14 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
 };
 
 TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd,
-                       const conf::Endpoint* ep)
+                       upstream::Lease lease, uint64_t hash)
     : env_(p.env),
       gen_(p.gen),
       listener_(p.listener),
       shared_(p.shared),
-      endpoint_(ep),
+      cluster_(p.gen->cluster(*p.cluster)),
+      lease_(std::move(lease)),
+      hash_(hash),
       client_fd_(client_fd),
       upstream_fd_(upstream_fd),
       connect_(this, kConnect),
@@ -101,7 +114,9 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
 }
 
 void TcpSession::start() {
-  const conf::Address& a = endpoint_->address;
+  tried_.add(lease_.endpoint());
+  ++connect_tries_;
+  const conf::Address& a = lease_.address();
   TimeNs connect_ns = std::min(listener_->timeouts.connect.count(),
                                static_cast<int64_t>(conf::Duration::max().count()));
   if (const conf::Cluster* c = gen_->config->find_cluster(*listener_->cluster))
@@ -125,17 +140,45 @@ void TcpSession::on_connected(int res) {
   if (closing_) return;
   if (res < 0) {
     LOG_DEBUG("tcp %s: upstream %s: connect: %s", listener_->name.c_str(),
-              endpoint_->address.str().c_str(), std::strerror(-res));
+              lease_.address().str().c_str(), std::strerror(-res));
+    if (try_next_endpoint(upstream::Outcome::kConnectFailure)) return;
     // Refused or reset upstream: the client sees a reset too, at once.
     close(res == -ECONNREFUSED || res == -ECONNRESET);
     return;
   }
   connected_ = true;
-  if (endpoint_->address.family() != AF_UNIX) io::set_nodelay(upstream_fd_);
+  cluster_->connected(lease_);
+  if (lease_.address().family() != AF_UNIX) io::set_nodelay(upstream_fd_);
   last_activity_ = env_->loop->now();
   env_->loop->timers().arm(timer_, last_activity_ + idle_ns_);
   arm_recv(down_);
   arm_recv(up_);
+}
+
+bool TcpSession::try_next_endpoint(upstream::Outcome why) {
+  constexpr uint32_t kMaxConnectTries = 3;
+  end_lease(why);
+  if (closing_ || connect_tries_ >= kMaxConnectTries || !cluster_) return false;
+  if (cluster_->acquire({env_->loop->now(), hash_, &tried_}, true, &lease_) != upstream::PickError::kNone)
+    return false;
+  if (tried_.contains(lease_.endpoint())) {  // nothing new to try
+    lease_ = upstream::Lease();
+    return false;
+  }
+  std::string err;
+  int fd = io::open_socket(lease_.address().family(), SOCK_STREAM, err);
+  if (fd < 0) {
+    lease_ = upstream::Lease();
+    return false;
+  }
+  // The failed socket has no operation armed: its connect completed.
+  env_->loop->close(upstream_fd_);
+  upstream_fd_ = fd;
+  down_.to = fd;
+  up_.from = fd;
+  LOG_DEBUG("tcp %s: trying upstream %s", listener_->name.c_str(), lease_.address().str().c_str());
+  start();
+  return true;
 }
 
 void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
@@ -217,7 +260,9 @@ void TcpSession::on_timer(io::Timer&) {
   TimeNs now = env_->loop->now();
   if (!connected_) {
     LOG_DEBUG("tcp %s: upstream %s: connect timeout", listener_->name.c_str(),
-              endpoint_->address.str().c_str());
+              lease_.address().str().c_str());
+    if (!connect_.armed() && try_next_endpoint(upstream::Outcome::kTimeout)) return;
+    end_lease(upstream::Outcome::kTimeout);
     close(false);
     maybe_destroy();
     return;
@@ -235,6 +280,7 @@ void TcpSession::on_timer(io::Timer&) {
 void TcpSession::close(bool reset_peers) {
   if (closing_) return;
   closing_ = true;
+  end_lease(connected_ ? upstream::Outcome::kSuccess : upstream::Outcome::kConnectFailure);
   reset_ = reset_peers;
   env_->loop->timers().cancel(timer_);
   env_->loop->cancel(connect_);
@@ -275,18 +321,31 @@ void start_tcp_session(const TcpSessionParams& p, int client_fd) {
     p.env->loop->close(client_fd);
     return;
   }
-  const conf::Endpoint* ep = p.gen->pick(*p.cluster);
+  upstream::WorkerCluster* wc = p.gen->cluster(*p.cluster);
+  uint64_t hash = 0;
+  if (wc && (wc->config().lb == conf::LbPolicy::kRingHash || wc->config().lb == conf::LbPolicy::kMaglev)) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(client_fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      hash = upstream::hash_client_ip(reinterpret_cast<sockaddr*>(&ss));
+  }
+  upstream::Lease lease;
+  upstream::PickError pe = wc ? wc->acquire({p.env->loop->now(), hash, nullptr}, true, &lease)
+                              : upstream::PickError::kNoEndpoint;
   std::string err;
-  int ufd = ep ? io::open_socket(ep->address.family(), SOCK_STREAM, err) : -1;
+  int ufd = lease ? io::open_socket(lease.address().family(), SOCK_STREAM, err) : -1;
   if (ufd < 0) {
-    LOG_WARN("tcp %s: no upstream socket: %s", p.listener->name.c_str(),
-             ep ? err.c_str() : "cluster has no endpoint");
+    LOG_WARN("tcp %s: no upstream: %s", p.listener->name.c_str(),
+             lease ? err.c_str()
+                   : pe == upstream::PickError::kOverflow ? "every endpoint is at max_connections/max_pending"
+                                                          : "no healthy endpoint");
+    lease = upstream::Lease();
     p.shared->active.fetch_sub(1, std::memory_order_relaxed);
     p.env->loop->close(client_fd);
     return;
   }
   if (p.listener->bind.family() != AF_UNIX) io::set_nodelay(client_fd);
-  auto* s = new TcpSession(p, client_fd, ufd, ep);
+  auto* s = new TcpSession(p, client_fd, ufd, std::move(lease), hash);
   s->start();
 }
 

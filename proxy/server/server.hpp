@@ -44,6 +44,13 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   // mDNS browse results, written by worker 0, readable by every worker and the admin side.
   std::shared_ptr<modules::MdnsTable> mdns_table_ = std::make_shared<modules::MdnsTable>();
+  // The running generation's clusters (by name), handed to the next one so
+  // health state and discovered endpoints survive a reload.
+  std::map<std::string, std::shared_ptr<upstream::SharedCluster>> clusters_;
+
+ public:
+  // The running clusters (admin view: SharedCluster::describe). Main thread.
+  const std::map<std::string, std::shared_ptr<upstream::SharedCluster>>& clusters() const { return clusters_; }
 };
 
 // Chooses the backend from config and PORTICO_EVENT_LOOP; logs which and why.

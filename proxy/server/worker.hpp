@@ -9,11 +9,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "conf/config.hpp"
+#include "proxy/cluster/dns_discovery.hpp"
+#include "proxy/cluster/health_prober.hpp"
 #include "proxy/http/connection.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
@@ -36,6 +39,12 @@ struct WorkerConfig {
   modules::DnsWorkerConfig dns;     // the built-in DNS server (options null: off)
   // mDNS browse results (same object for every generation; written by worker 0's module).
   std::shared_ptr<modules::MdnsTable> mdns_table;
+  // The clusters' shared runtime (health, endpoints), aligned with config->clusters;
+  // the same objects for every worker of this generation.
+  std::vector<std::shared_ptr<upstream::SharedCluster>> clusters;
+  uint32_t workers = 1;  // how many workers share them (health-check ownership)
+  // Where `discovery: { dns | dns_srv }` sends its queries (unset: nowhere).
+  std::optional<conf::Address> discovery_nameserver;
 };
 
 struct WorkerMessage {
@@ -68,6 +77,8 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   void apply_mdns(const WorkerConfig& wc);
   void retire_mdns();
   bool mdns_busy();
+  void apply_health_checks(const WorkerConfig& wc);
+  void retire_probers();
 
   uint32_t id_;
   int cpu_;
@@ -95,6 +106,12 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   // Worker 0 only: the mDNS module, and modules still sending goodbyes before they close.
   std::unique_ptr<modules::MdnsModule> mdns_;
   std::vector<std::unique_ptr<modules::MdnsModule>> mdns_retiring_;
+  // Active health checks of the clusters this worker owns (index % workers == id).
+  std::vector<std::unique_ptr<cluster::HealthProber>> probers_;
+  std::vector<std::unique_ptr<cluster::HealthProber>> probers_retiring_;
+  // DNS discovery of the clusters this worker owns (same rule).
+  std::vector<std::unique_ptr<cluster::DnsDiscovery>> discoveries_;
+  std::vector<std::unique_ptr<cluster::DnsDiscovery>> discoveries_retiring_;
   bool draining_ = false;
   bool exit_ = false;
 
