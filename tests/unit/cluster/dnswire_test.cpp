@@ -1,11 +1,11 @@
 // DNS discovery's wire helpers (ldns): query building, answer parsing.
 #include <doctest/doctest.h>
 
-#include <ldns/ldns.h>
-
 #include <cstdlib>
 
 #include "proxy/cluster/dns_discovery.hpp"
+
+#include <ldns/ldns.h>  // last: its C headers must not precede <optional>
 
 namespace portico::cluster::dnswire {
 namespace {
