@@ -131,7 +131,7 @@ void DnsDiscovery::start() {
               nameserver_.str().c_str(), err.c_str());
     return;
   }
-  loop_->recv(recv_, fd_);
+  loop_->recv(recv_, fd_, MSG_TRUNC);
   begin_round();
 }
 
@@ -174,6 +174,7 @@ void DnsDiscovery::add_query(const std::string& name, uint16_t type, int srv) {
   std::vector<uint8_t> wire = dnswire::build_query(name, type, q.id);
   if (wire.empty()) {
     q.done = true;  // an unusable name: no answer to wait for
+    why_ = "cannot query '" + name + "'";
     round_failed_ = true;
   } else {
     outbox_.push_back(std::move(wire));
@@ -196,14 +197,15 @@ void DnsDiscovery::on_complete(io::Op& op, int res) {
     flush();
   } else if (res > 0) {
     io::Buffer* b = op.take_buffer();
-    if (!stopping_) on_datagram(b->readable(), b->remaining());
+    // MSG_TRUNC: datagram semantics (res is the real size; a larger one was cut: dropped).
+    if (!stopping_ && static_cast<size_t>(res) <= loop_->pool().size()) on_datagram(b->readable(), b->remaining());
     loop_->pool().release(b);
-    if (!recv_.armed() && !stopping_) loop_->recv(recv_, fd_);
+    if (!recv_.armed() && !stopping_) loop_->recv(recv_, fd_, MSG_TRUNC);
     return;
   } else if (!stopping_) {
     // ECONNREFUSED (nothing listens yet) ends a UDP recv: re-arm, the round's
     // timeout decides.
-    loop_->recv(recv_, fd_);
+    loop_->recv(recv_, fd_, MSG_TRUNC);
   }
   if (stopping_ && fd_ >= 0 && !recv_.armed() && !send_.armed()) {
     loop_->close(fd_);
@@ -218,6 +220,9 @@ void DnsDiscovery::on_datagram(const uint8_t* data, size_t len) {
   if (it == queries_.end()) return;  // stale or forged
   dnswire::Answer a = dnswire::parse_answer(data, len, it->type);
   if (!a.ok || a.id != id) {
+    LOG_DEBUG("cluster %s: discovery: bad answer for %s type %u (rcode %u)", cluster_->name().c_str(),
+              it->name.c_str(), it->type, a.rcode);
+    why_ = "bad answer (rcode " + std::to_string(a.rcode) + ")";
     round_failed_ = true;
     it->done = true;
     maybe_finish();
@@ -280,8 +285,9 @@ void DnsDiscovery::finish(bool ok, TimeNs refresh) {
   } else {
     refresh = backoff_;
     backoff_ = std::min(backoff_ * 2, kMaxBackoff);
-    LOG_WARN("cluster %s: discovery of %s via %s failed; keeping %zu endpoints, retry in %llds",
-             cluster_->name().c_str(), name_.c_str(), nameserver_.str().c_str(), cluster_->snapshot()->set->size(),
+    LOG_WARN("cluster %s: discovery of %s via %s failed (%s); keeping %zu endpoints, retry in %llds",
+             cluster_->name().c_str(), name_.c_str(), nameserver_.str().c_str(), why_.c_str(),
+             cluster_->snapshot()->set->size(),
              static_cast<long long>(refresh / kNsPerSec));
   }
   loop_->timers().arm(timer_, loop_->now() + refresh);
@@ -290,6 +296,9 @@ void DnsDiscovery::finish(bool ok, TimeNs refresh) {
 void DnsDiscovery::on_timer(io::Timer&) {
   if (stopping_) return;
   if (in_round_) {  // some answer never came
+    size_t missing = 0;
+    for (const Query& q : queries_) missing += !q.done;
+    why_ = "timeout: " + std::to_string(missing) + " of " + std::to_string(queries_.size()) + " unanswered";
     round_failed_ = true;
     finish(false, 0);
     return;

@@ -100,6 +100,7 @@ class DnsDiscovery final : private io::OpHandler, private io::TimerHandler {
   uint32_t min_ttl_ = UINT32_MAX;
   bool in_round_ = false;
   bool round_failed_ = false;
+  std::string why_;  // of the last failed round
   TimeNs backoff_ = kNsPerSec;
   bool stopping_ = false;
 };
