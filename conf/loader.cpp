@@ -38,7 +38,11 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
   }
   for (const auto& cl : c.clusters) {
     const std::string on = " on cluster '" + cl.name + "'";
-    if (cl.discovery.kind == Discovery::Kind::kMdns) refuse(cl.mark, "discovery mdns" + on);
+    if (cl.discovery.kind == Discovery::Kind::kMdns &&
+        (!c.mdns || std::find(c.mdns->browse.begin(), c.mdns->browse.end(), cl.discovery.name) == c.mdns->browse.end()))
+      errors.push_back({c.file, cl.mark.line, cl.mark.column,
+                        "discovery mdns on cluster '" + cl.name + "' needs '" + cl.discovery.name +
+                            "' in mdns.browse"});
     if (cl.tls) refuse(cl.mark, "tls" + on);
     if (cl.proxy_protocol != ProxyProtocol::kOff) refuse(cl.mark, "proxy_protocol" + on);
   }

@@ -196,6 +196,11 @@ void Worker::apply_health_checks(const WorkerConfig& wc) {
         discoveries_.push_back(std::move(d));
       }
     }
+    if (kind == conf::Discovery::Kind::kMdns) {
+      auto d = std::make_unique<cluster::MdnsDiscovery>(loop_.get(), wc.clusters[i], wc.mdns_table);
+      d->start();
+      mdns_discoveries_.push_back(std::move(d));
+    }
     if (!wc.clusters[i]->config().health_check) continue;
     auto p = std::make_unique<cluster::HealthProber>(loop_.get(), wc.clusters[i], (uint64_t(id_) << 32) ^ (i + 1));
     p->start();
@@ -204,6 +209,7 @@ void Worker::apply_health_checks(const WorkerConfig& wc) {
 }
 
 void Worker::retire_probers() {
+  mdns_discoveries_.clear();
   for (auto& d : discoveries_) {
     d->stop();
     discoveries_retiring_.push_back(std::move(d));

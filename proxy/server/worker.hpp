@@ -17,6 +17,7 @@
 #include "conf/config.hpp"
 #include "proxy/cluster/dns_discovery.hpp"
 #include "proxy/cluster/health_prober.hpp"
+#include "proxy/cluster/mdns_discovery.hpp"
 #include "proxy/http/connection.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
@@ -112,6 +113,7 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   // DNS discovery of the clusters this worker owns (same rule).
   std::vector<std::unique_ptr<cluster::DnsDiscovery>> discoveries_;
   std::vector<std::unique_ptr<cluster::DnsDiscovery>> discoveries_retiring_;
+  std::vector<std::unique_ptr<cluster::MdnsDiscovery>> mdns_discoveries_;  // timers only: no retiring
   bool draining_ = false;
   bool exit_ = false;
 
