@@ -379,6 +379,22 @@ TEST_CASE("check_supported errors come after a clean parse, with the fixed wordi
         Lines{"e.yaml:1:7: user is not supported by this build yet"});
 }
 
+TEST_CASE("mdns discovery needs its service type browsed") {
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c }\n"
+                  "clusters:\n"
+                  "  - { name: c, discovery: { mdns: _http._tcp } }\n",
+                  {}, true) ==
+        Lines{"e.yaml:4:5: discovery mdns on cluster 'c' needs '_http._tcp' in mdns.browse"});
+  CHECK(errors_of("mdns: { browse: [_http._tcp] }\n"
+                  "listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c }\n"
+                  "clusters:\n"
+                  "  - { name: c, discovery: { mdns: _http._tcp } }\n",
+                  {}, true)
+            .empty());
+}
+
 TEST_CASE("hostile input is reported, never crashes") {
   std::string deep(5000, '[');
   deep = "workers: " + deep + std::string(5000, ']') + "\n";
