@@ -187,6 +187,7 @@ void HealthProber::on_timer(io::Timer&) {
 
 void HealthProber::run(TimeNs now) {
   if (cluster_->version() != version_) rebuild(now);
+  snap_->health->maintain(now);  // forgets old ticks (at most one scan per 10 s)
   if (checker_) {
     actions_.clear();
     checker_->on_timer(now, actions_);
