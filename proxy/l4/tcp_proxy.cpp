@@ -280,7 +280,8 @@ void TcpSession::on_timer(io::Timer&) {
 void TcpSession::close(bool reset_peers) {
   if (closing_) return;
   closing_ = true;
-  end_lease(connected_ ? upstream::Outcome::kSuccess : upstream::Outcome::kConnectFailure);
+  // A connect still in flight reads the lease's address: released in maybe_destroy then.
+  if (!connect_.armed()) end_lease(connected_ ? upstream::Outcome::kSuccess : upstream::Outcome::kConnectFailure);
   reset_ = reset_peers;
   env_->loop->timers().cancel(timer_);
   env_->loop->cancel(connect_);
@@ -294,6 +295,7 @@ void TcpSession::close(bool reset_peers) {
 void TcpSession::maybe_destroy() {
   if (any_armed()) return;
   // Every operation has completed: nothing refers to the fds or buffers.
+  lease_ = upstream::Lease();  // still held only after an abort during connect: no blame
   if (reset_) {
     io::set_reset_on_close(client_fd_);
     io::set_reset_on_close(upstream_fd_);
