@@ -4,7 +4,9 @@ three are up and share the traffic; one is stopped: the http health check
 marks it down within interval x fall (+ timeout and a margin), and a steady
 stream of GETs sees no error at all (connect failures before that are retried
 on another endpoint); while down it gets no traffic. Restarted on the same
-port, it is marked up after `rise` checks and gets traffic again. A cluster
+port, it is marked up after `rise` checks and gets traffic again. An origin
+that serves but fails its check (503 on /healthz) is marked down with that
+reason and gets none of 20 requests. A cluster
 whose every endpoint is down answers 503 at once; with `panic: true` it
 tries them anyway (refused: 502)."""
 import os
@@ -24,9 +26,21 @@ TIMEOUT = 0.2
 MARGIN = 1.0
 
 
+class SickOrigin(HttpOrigin):
+    """Serves requests but fails its health check (/healthz answers 503)."""
+
+    def respond(self, conn, r, req):
+        if req.path == "/healthz":
+            self.simple(conn, req, 503, b"sick\n", ctype="text/plain")
+            return True
+        return super().respond(conn, r, req)
+
+
 def run(t: TestContext) -> None:
     o = [t.add(HttpOrigin(name=f"o{i}")) for i in range(3)]
     dead = [t.add(HttpOrigin(name=f"dead{i}")) for i in range(2)]
+    well = t.add(HttpOrigin(name="well"))
+    sick = t.add(SickOrigin(name="sick"))
     port = t.port()
     hc = (f"health_check: {{ type: http, path: /healthz, expect: [200], interval: {int(INTERVAL * 1000)}ms, "
           f"timeout: {int(TIMEOUT * 1000)}ms, rise: {RISE}, fall: {FALL} }}")
@@ -38,12 +52,16 @@ def run(t: TestContext) -> None:
     routes:
       - {{ match: {{ path_prefix: "/dead/" }}, cluster: dead }}
       - {{ match: {{ path_prefix: "/panic/" }}, cluster: panic }}
+      - {{ match: {{ path_prefix: "/sick/" }}, cluster: sick }}
       - {{ cluster: three, retries: {{ attempts: 2, on: [connect_failure, reset] }} }}''',
         clusters=f'''  - name: three
     endpoints: [ "{o[0].endpoint}", "{o[1].endpoint}", "{o[2].endpoint}" ]
     {hc}
   - name: dead
     endpoints: [ "{dead[0].endpoint}", "{dead[1].endpoint}" ]
+    {hc}
+  - name: sick
+    endpoints: [ "{well.endpoint}", "{sick.endpoint}" ]
     {hc}
   - name: panic
     panic: true
@@ -111,6 +129,16 @@ def run(t: TestContext) -> None:
     log(f"{done[0]} requests, errors: {errors[:5]}")
     check(not errors, f"client errors while an origin went away and came back: {errors[:5]}")
     check(done[0] > 100, f"only {done[0]} requests made")
+
+    # an endpoint whose check fails (503 on /healthz) but that would serve: no traffic
+    p.wait_log(rf"cluster=sick endpoint=127\.0\.0\.1:{sick.port} health=down reason=\"status 503 not expected\"",
+               timeout=10, what="the sick origin marked down")
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        for i in range(20):
+            check(c.request("GET", f"/sick/{i}").status == 200, "GET to the cluster with a sick endpoint")
+    got = len([q for q in sick.reqs() if q.path.startswith("/sick/")])
+    check(got == 0, f"the endpoint marked down got {got} of 20 requests")
+    check(len([q for q in well.reqs() if q.path.startswith("/sick/")]) == 20, "the healthy endpoint missed requests")
 
     # every endpoint down: 503 at once; panic spreads anyway
     for d in dead:
