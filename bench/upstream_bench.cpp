@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/upstream/cluster.hpp"
 #include "proxy/upstream/hash.hpp"
 #include "proxy/upstream/load_balancer.hpp"
 
@@ -70,6 +71,34 @@ void bm_pick_round(benchmark::State& state, LbPolicy p) {
   }
 }
 
+// The data path's whole round per request: WorkerCluster::acquire (version
+// check, pick, circuit-breaker slot: shared atomics) and release (balancer
+// bookkeeping, outlier detection, breaker release).
+void bm_cluster_lease(benchmark::State& state, LbPolicy p) {
+  const size_t n = static_cast<size_t>(state.range(0));
+  conf::Cluster c;
+  c.name.push_back('c');
+  c.lb = p;
+  c.max_connections = 1000;
+  c.outlier = conf::Outlier{};
+  for (size_t k = 0; k < n; ++k) {
+    std::string a = "10." + std::to_string((k >> 16) & 255) + "." + std::to_string((k >> 8) & 255) +
+                    "." + std::to_string(k & 255) + ":8080";
+    c.endpoints.push_back({*conf::parse_address(a), static_cast<uint32_t>(1 + k % 3), 0});
+  }
+  std::string err;
+  auto sc = SharedCluster::create(c, nullptr, &err);
+  WorkerCluster wc(sc, 42);
+  uint64_t key = 0;
+  for (auto _ : state) {
+    key += 0x9e3779b97f4a7c15ULL;
+    Lease l;
+    wc.acquire({kNow, key, nullptr}, false, &l);
+    wc.release(l, Outcome::kSuccess, kNow);
+    benchmark::DoNotOptimize(l);
+  }
+}
+
 void bm_hash_client_ip(benchmark::State& state) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -102,6 +131,12 @@ int register_all() {
     benchmark::RegisterBenchmark(
         (std::string("pick_start_end/") + (p == LbPolicy::kLeastRequest ? "least_request" : "least_connections")).c_str(),
         bm_pick_round, p)
+        ->Arg(3)->Arg(100)->Arg(10000);
+  for (LbPolicy p : {LbPolicy::kRoundRobin, LbPolicy::kLeastRequest, LbPolicy::kMaglev})
+    benchmark::RegisterBenchmark(
+        (std::string("cluster_lease/") + (p == LbPolicy::kRoundRobin ? "round_robin"
+                                          : p == LbPolicy::kLeastRequest ? "least_request" : "maglev")).c_str(),
+        bm_cluster_lease, p)
         ->Arg(3)->Arg(100)->Arg(10000);
   benchmark::RegisterBenchmark("hash_client_ip", bm_hash_client_ip);
   return 0;

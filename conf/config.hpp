@@ -208,6 +208,7 @@ struct Cluster {
   uint32_t max_connections = 0;       // per endpoint, 0 = unlimited
   uint32_t max_pending = 0;
   bool panic = false;
+  Duration slow_start = Duration::zero();  // recovered endpoints ramp up over this; 0 = off
 };
 
 struct DnsCache {

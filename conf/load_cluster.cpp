@@ -143,7 +143,7 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
   Fields f(r, n, path, "cluster",
            {"name", "endpoints", "discovery", "lb", "hash_key", "connect_timeout",
             "response_timeout", "pool", "health_check", "outlier", "tls", "proxy_protocol",
-            "max_connections", "max_pending", "panic"});
+            "max_connections", "max_pending", "panic", "slow_start"});
   if (!f.ok()) {
     ctx.clusters.push_back(marks);
     return;
@@ -211,6 +211,7 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
   f.integer("max_connections", c.max_connections, 0, 1000000);
   f.integer("max_pending", c.max_pending, 0, 1000000);
   f.boolean("panic", c.panic);
+  f.duration("slow_start", c.slow_start, Duration::zero(), kDay);
   ctx.clusters.push_back(marks);
 }
 

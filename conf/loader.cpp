@@ -36,15 +36,13 @@ void check_supported(const Config& c, std::vector<ConfigError>& errors) {
     if (l.protocol != Protocol::kHttp && l.cluster)
       if (const Cluster* cl = c.find_cluster(*l.cluster); cl && cl->tls)
         refuse(l.mark, "upstream tls (cluster '" + cl->name + "')" + on);
-    for (const auto& r : l.routes)
-      if (r.retries.attempts > 0) refuse(r.mark, "retries" + on);
   }
   for (const auto& cl : c.clusters) {
-    const std::string on = " on cluster '" + cl.name + "'";
-    if (cl.discovery.kind != Discovery::Kind::kNone) refuse(cl.mark, "discovery" + on);
-    if (cl.health_check) refuse(cl.mark, "health_check" + on);
-    if (cl.outlier) refuse(cl.mark, "outlier" + on);
-    if (cl.lb != LbPolicy::kRoundRobin) refuse(cl.mark, "lb " + lb_name(cl.lb) + on);
+    if (cl.discovery.kind == Discovery::Kind::kMdns &&
+        (!c.mdns || std::find(c.mdns->browse.begin(), c.mdns->browse.end(), cl.discovery.name) == c.mdns->browse.end()))
+      errors.push_back({c.file, cl.mark.line, cl.mark.column,
+                        "discovery mdns on cluster '" + cl.name + "' needs '" + cl.discovery.name +
+                            "' in mdns.browse"});
   }
 }
 

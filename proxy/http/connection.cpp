@@ -18,6 +18,7 @@
 #include "proxy/http/status.hpp"
 #include "proxy/io/socket.hpp"
 #include "proxy/l4/tls_pipe.hpp"
+#include "proxy/upstream/hash.hpp"
 
 namespace portico::http {
 
@@ -40,6 +41,7 @@ std::shared_ptr<const RouteTable> RouteTable::build(const conf::Config& c, const
     e.route = &r;
     if (stats) e.stats = stats->route(l.name, r.name ? *r.name : std::to_string(t->entries.size()));
     if (r.cluster) e.cluster = c.find_cluster(*r.cluster);
+    e.retry = upstream::RetryPolicy::from_conf(r.retries);
     if (r.static_files) {
       e.root = StaticRoot::open(r.static_files->root, &err);
       if (!e.root) LOG_WARN("listener %s: static root %s: %s", l.name.c_str(), r.static_files->root.c_str(), err.c_str());
@@ -223,9 +225,14 @@ class HttpConnection final : private io::OpHandler,
   void pump_upstream();
   void on_response_head();
   void on_response_complete();
+  // ---- clusters (load balancing, retries, circuit breakers) ----
   void upstream_failed(int status, const char* why);
-  bool can_retry() const;
-  void retry();
+  bool attempt_failed(upstream::FailureKind kind, int status, int http_status, const char* why);
+  bool can_replay() const;
+  bool start_attempt();
+  uint64_t hash_key() const;
+  void end_proxy_accounting();
+  TimeNs attempt_deadline(TimeNs d) const;  // d, or the per-try deadline if sooner
   void release_upstream(bool reusable);
   UpstreamConn* acquire_upstream(const conf::Address& a);
   // output
@@ -338,7 +345,14 @@ class HttpConnection final : private io::OpHandler,
 
   // upstream
   UpstreamConn* up_ = nullptr;
-  const conf::Endpoint* endpoint_ = nullptr;  // of the exchange in progress
+  upstream::WorkerCluster* wc_ = nullptr;       // of the exchange in progress
+  upstream::Lease lease_;                       // the endpoint of the attempt in progress
+  upstream::Outcome up_outcome_ = upstream::Outcome::kSuccess;
+  std::optional<upstream::RetryState> retry_;   // per proxied request
+  upstream::RetryBudget* budget_ = nullptr;     // counted in while the request runs
+  bool restarted_ = false;                      // pump_upstream: a retry replaced up_
+  uint64_t hash_ = 0;                           // ring_hash / maglev key of the request
+  conf::Address up_addr_;                       // of the attempt in progress (logs)
   std::string up_address_;  // formatted only for the access log
   io::BufferQueue up_in_;
   std::unique_ptr<ResponseParser> resp_parser_;
@@ -565,7 +579,8 @@ void HttpConnection::on_timer(io::Timer&) {
   } else if (!tunnel_ && resp_ == Resp::kWaiting && up_) {
     if (now >= up_deadline_ns_) {
       if (!up_->connected() && ep_stats_) ep_stats_->connect_failures.add();
-      upstream_failed(504, up_->connected() ? "upstream response timeout" : "upstream connect timeout");
+      attempt_failed(upstream::FailureKind::kTimeout, 0, 504,
+                     up_->connected() ? "upstream response timeout" : "upstream connect timeout");
       maybe_destroy();
       return;
     }
@@ -720,7 +735,8 @@ void HttpConnection::on_head() {
   head_sent_ = request_sent_ = got_response_bytes_ = false;
   chunked_up_ = chunked_down_ = close_delimited_ = false;
   up_eof_ = false;
-  endpoint_ = nullptr;
+  up_addr_ = conf::Address();
+  end_proxy_accounting();
   status_ = 0;
   bytes_out_ = 0;
   method_.assign(h.method);
@@ -837,7 +853,8 @@ void HttpConnection::error_response(int status, const char* why) {
   if (closing_) return;
   if (status_ == 0 || !head_sent_) status_ = status;
   LOG_DEBUG("http %s: %s: %d (%s)", listener_->name.c_str(), client_ip_.c_str(), status, why);
-  if (up_) release_upstream(false);
+  if (up_ || lease_) release_upstream(false);
+  end_proxy_accounting();
   file_ = StaticFile();
   file_left_ = 0;
   if (head_sent_) {  // too late for a status: cut the connection
@@ -964,11 +981,12 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
     error_response(503, "no cluster");
     return;
   }
-  const conf::Endpoint* ep = gen_->pick(*e.cluster);
-  if (!ep) {
-    error_response(503, "cluster has no endpoint");
+  wc_ = gen_->cluster(*e.cluster);
+  if (!wc_) {
+    error_response(503, "no cluster");
     return;
   }
+  hash_ = hash_key();
   // Build the upstream request head once; kept for a retry.
   HeaderSet& hs = http_->headers;
   hs.clear();
@@ -1027,15 +1045,10 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
-  endpoint_ = ep;
-  up_ = acquire_upstream(ep->address);
-  if (up_) ep_stats_ = gen_->endpoint_stats(*e.cluster, ep), ep_stats_->requests.add(), ep_stats_->active.add();
-  if (!up_) {
-    error_response(502, "no upstream socket");
-    return;
-  }
-  resp_ = Resp::kWaiting;
-  if (!send_upstream_head()) return;
+  budget_ = &wc_->shared().retry_budget();
+  budget_->request_started();
+  retry_.emplace(&e.retry, budget_, upstream::is_idempotent_method(h.method));
+  if (!start_attempt()) return;
   if (h.expect_continue && request_has_body_) out(kContinue), flush_client();
 }
 
@@ -1044,7 +1057,7 @@ bool HttpConnection::send_upstream_head() {
   up_start_ = env_->loop->now();
   TimeNs timeout = up_->connected() ? (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count())
                                     : entry_->cluster->connect_timeout.count();
-  up_deadline_ns_ = up_start_ + timeout;
+  up_deadline_ns_ = attempt_deadline(up_start_ + timeout);
   up_->send(upstream_head_.data(), upstream_head_.size());
   arm_deadline();
   return true;
@@ -1053,14 +1066,15 @@ bool HttpConnection::send_upstream_head() {
 void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
   if (closing_) return;
   if (res < 0) {
-    LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
+    LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), up_addr_.str().c_str(), std::strerror(-res));
     if (ep_stats_) ep_stats_->connect_failures.add();
-    upstream_failed(502, "upstream connect failed");
+    attempt_failed(upstream::FailureKind::kConnectFailure, 0, 502, "upstream connect failed");
     maybe_destroy();
     return;
   }
+  wc_->connected(lease_);
   const conf::Route& route = *entry_->route;
-  up_deadline_ns_ = env_->loop->now() + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count());
+  up_deadline_ns_ = attempt_deadline(env_->loop->now() + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count()));
   arm_deadline();
   maybe_destroy();
 }
@@ -1068,9 +1082,8 @@ void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
 void HttpConnection::on_upstream_drained(UpstreamConn&, int res) {
   if (closing_) return;
   if (res < 0) {
-    LOG_DEBUG("http %s: upstream %s: send: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
-    if (can_retry()) retry();
-    else upstream_failed(502, "upstream write failed");
+    LOG_DEBUG("http %s: upstream %s: send: %s", listener_->name.c_str(), up_addr_.str().c_str(), std::strerror(-res));
+    attempt_failed(upstream::FailureKind::kReset, 0, 502, "upstream write failed");
     maybe_destroy();
     return;
   }
@@ -1093,7 +1106,7 @@ void HttpConnection::on_upstream_data(UpstreamConn&, io::Buffer* b) {
   last_activity_ = now;
   if (resp_ == Resp::kWaiting) {
     const conf::Route& route = *entry_->route;
-    up_deadline_ns_ = now + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count());
+    up_deadline_ns_ = attempt_deadline(now + (route.timeout ? route.timeout->count() : entry_->cluster->response_timeout.count()));
   }
   pump_upstream();
   maybe_destroy();
@@ -1102,7 +1115,7 @@ void HttpConnection::on_upstream_data(UpstreamConn&, io::Buffer* b) {
 void HttpConnection::on_upstream_closed(UpstreamConn&, int res) {
   if (closing_) return;
   up_eof_ = true;
-  if (res < 0) LOG_DEBUG("http %s: upstream %s: recv: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), std::strerror(-res));
+  if (res < 0) LOG_DEBUG("http %s: upstream %s: recv: %s", listener_->name.c_str(), up_addr_.str().c_str(), std::strerror(-res));
   if (tunnel_) {
     release_upstream(false);
     close_after_flush_ = true;
@@ -1114,39 +1127,104 @@ void HttpConnection::on_upstream_closed(UpstreamConn&, int res) {
   maybe_destroy();
 }
 
-bool HttpConnection::can_retry() const {
-  // A pooled connection the origin had closed: safe to resend only when
-  // nothing of the response came and the request can be replayed.
-  return up_ && up_->reused() && retries_left_ > 0 && !got_response_bytes_ && !head_sent_ &&
-         (!request_has_body_) && (idempotent(method_) || !request_sent_);
+// ------------------------------------------------------------ clusters
+
+// The key ring_hash / maglev place the request by (hash_key:), else 0.
+uint64_t HttpConnection::hash_key() const {
+  const conf::Cluster& c = wc_->config();
+  if (c.lb != conf::LbPolicy::kRingHash && c.lb != conf::LbPolicy::kMaglev) return 0;
+  const RequestHead& h = parser_->head();
+  if (c.hash_key.kind == conf::HashKey::Kind::kHeader) {
+    if (auto v = h.header(c.hash_key.name)) return upstream::hash_string(*v);
+  } else if (c.hash_key.kind == conf::HashKey::Kind::kCookie) {
+    if (auto ck = h.header("Cookie"))
+      if (auto v = upstream::find_cookie(*ck, c.hash_key.name)) return upstream::hash_string(*v);
+  }
+  return upstream::hash_string(client_ip_);  // client_ip, or no such header/cookie
 }
 
-void HttpConnection::retry() {
-  --retries_left_;
-  LOG_DEBUG("http %s: upstream %s: stale pooled connection, retrying on a new one", listener_->name.c_str(),
-            endpoint_->address.str().c_str());
-  conf::Address addr = up_->address();
-  release_upstream(false);
-  up_eof_ = false;
-  resp_parser_->reset();
-  resp_parser_->expect_head_response(is_head_);
-  up_ = acquire_upstream(addr);
-  if (up_) ep_stats_ = gen_->endpoint_stats(*entry_->cluster, endpoint_), ep_stats_->active.add();
+// One try of the proxied request: pick an endpoint (avoiding those tried),
+// take its circuit-breaker slots, get a connection, send the head.
+bool HttpConnection::start_attempt() {
+  const TimeNs now = env_->loop->now();
+  upstream::PickError pe = wc_->acquire({now, hash_, &retry_->tried()}, false, &lease_);
+  if (pe != upstream::PickError::kNone) {
+    error_response(503, pe == upstream::PickError::kOverflow ? "circuit breaker: endpoints at max_connections"
+                                                             : "no healthy endpoint");
+    return false;
+  }
+  up_outcome_ = upstream::Outcome::kSuccess;
+  retry_->on_attempt(lease_.endpoint());
+  up_addr_ = lease_.address();
+  up_ = acquire_upstream(up_addr_);
+  if (up_)
+    ep_stats_ = gen_->endpoint_stats(*entry_->cluster, lease_.endpoint(), up_addr_), ep_stats_->requests.add(),
+    ep_stats_->active.add();
   if (!up_) {
     error_response(502, "no upstream socket");
-    return;
+    return false;
   }
-  // A fresh connection: acquire() never returns a pooled one twice in a row
-  // for the same key unless another idle one exists; that one may be stale
-  // too, and can_retry() then refuses a second retry.
+  if (!up_->connected() && !wc_->begin_connect(lease_)) {
+    error_response(503, "circuit breaker: endpoint at max_pending");
+    return false;
+  }
+  resp_ = Resp::kWaiting;
+  up_eof_ = false;
+  got_response_bytes_ = false;
+  request_sent_ = false;
+  resp_parser_->reset();
+  resp_parser_->expect_head_response(is_head_);
   send_upstream_head();
+  return true;
+}
+
+// Nothing of the response went to the client and the request can be sent
+// again: no body (bodies are streamed, not kept), no upgrade.
+bool HttpConnection::can_replay() const {
+  return wc_ && retry_ && !head_sent_ && !request_has_body_ && !upgrade_requested_ && !tunnel_;
+}
+
+// An attempt failed: retry on another endpoint when the route's policy, the
+// method and the budget allow, else answer `http_status`. A retryable status
+// (kStatus) that is not retried returns false and the response goes on.
+bool HttpConnection::attempt_failed(upstream::FailureKind kind, int status, int http_status, const char* why) {
+  using upstream::FailureKind;
+  using upstream::Outcome;
+  // A pooled connection the origin had closed meanwhile: not the endpoint's
+  // fault; one free retry when it is safe to resend.
+  const bool stale = up_ && up_->reused() && kind == FailureKind::kReset && !got_response_bytes_;
+  if (kind == FailureKind::kStatus) up_outcome_ = status >= 500 ? Outcome::kServerError : Outcome::kSuccess;
+  else up_outcome_ = kind == FailureKind::kConnectFailure ? Outcome::kConnectFailure
+                   : kind == FailureKind::kTimeout        ? Outcome::kTimeout
+                                                          : Outcome::kReset;
+  bool again = false;
+  if (can_replay()) {
+    if (stale && retries_left_ > 0 && (idempotent(method_) || !request_sent_)) {
+      --retries_left_;
+      lease_ = upstream::Lease();  // released without blaming the endpoint
+      again = true;
+    } else {
+      upstream::RetryDecision d = retry_->on_failure(
+          {kind, status, kind != FailureKind::kConnectFailure}, env_->loop->now(), 0);
+      again = d == upstream::RetryDecision::kRetry;
+      if (!again && entry_->retry.enabled())
+        LOG_DEBUG("http %s: upstream %s: %s, not retried: %s", listener_->name.c_str(), up_addr_.str().c_str(), why,
+                  upstream::retry_decision_name(d));
+    }
+  }
+  if (!again) {
+    if (kind == FailureKind::kStatus) return false;
+    error_response(http_status, why);
+    return true;
+  }
+  LOG_DEBUG("http %s: upstream %s: %s, retrying", listener_->name.c_str(), up_addr_.str().c_str(), why);
+  release_upstream(false);
+  start_attempt();
+  return true;
 }
 
 void HttpConnection::upstream_failed(int status, const char* why) {
-  if (can_retry() && status == 502) {
-    retry();
-    return;
-  }
+  up_outcome_ = upstream::Outcome::kReset;
   error_response(status, why);
 }
 
@@ -1162,7 +1240,21 @@ UpstreamConn* HttpConnection::acquire_upstream(const conf::Address& a) {
   return http_->upstreams.acquire(a, this, tls, host);
 }
 
+// The exchange is over: its retry slot and budget count end.
+void HttpConnection::end_proxy_accounting() {
+  retry_.reset();
+  if (budget_) budget_->request_finished();
+  budget_ = nullptr;
+}
+
+TimeNs HttpConnection::attempt_deadline(TimeNs d) const {
+  if (!retry_) return d;
+  TimeNs t = retry_->try_deadline(up_start_, 0);
+  return t > 0 && t < d ? t : d;
+}
+
 void HttpConnection::release_upstream(bool reusable) {
+  if (lease_) wc_->release(lease_, up_outcome_, env_->loop->now());
   if (!up_) return;
   if (ep_stats_) ep_stats_->active.sub(), ep_stats_ = nullptr;
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
@@ -1214,11 +1306,14 @@ void HttpConnection::pump_upstream() {
         start_tunnel();
         return;
       case ParseEvent::kError:
-        LOG_DEBUG("http %s: upstream %s: bad response: %s", listener_->name.c_str(), endpoint_->address.str().c_str(), r.error.reason);
-        upstream_failed(502, r.error.reason);
+        LOG_DEBUG("http %s: upstream %s: bad response: %s", listener_->name.c_str(), up_addr_.str().c_str(), r.error.reason);
+        attempt_failed(upstream::FailureKind::kReset, 0, 502, r.error.reason);
         return;
     }
-    if (closing_ || !up_) return;
+    if (closing_ || !up_ || restarted_) {  // restarted_: a retry dropped b with the old connection
+      restarted_ = false;
+      return;
+    }
     if (!b) continue;
     b->off += static_cast<uint32_t>(r.consumed);
     up_in_.consumed(static_cast<uint32_t>(r.consumed));
@@ -1231,10 +1326,10 @@ void HttpConnection::pump_upstream() {
     if (r.event == ParseEvent::kMessageComplete) {
       on_response_complete();
     } else if (resp_ == Resp::kWaiting && !head_sent_) {
-      upstream_failed(502, "upstream closed before responding");
+      attempt_failed(upstream::FailureKind::kReset, 0, 502, "upstream closed before responding");
     } else {
       // Cut off in the middle of a body: the client must not take it as whole.
-      LOG_DEBUG("http %s: upstream %s closed mid-response", listener_->name.c_str(), endpoint_->address.str().c_str());
+      LOG_DEBUG("http %s: upstream %s closed mid-response", listener_->name.c_str(), up_addr_.str().c_str());
       error_response(502, "upstream closed mid-response");
     }
     return;
@@ -1247,6 +1342,12 @@ void HttpConnection::on_response_head() {
   if (h.interim()) return;  // 100 Continue etc.: we answered Expect ourselves
   if (h.switching_protocols && !upgrade_requested_) {
     upstream_failed(502, "unexpected 101 from upstream");
+    return;
+  }
+  up_outcome_ = h.status >= 500 ? upstream::Outcome::kServerError : upstream::Outcome::kSuccess;
+  if (!h.switching_protocols && entry_->retry.enabled() && entry_->retry.retries_status(h.status) &&
+      attempt_failed(upstream::FailureKind::kStatus, h.status, 0, "retryable status")) {
+    restarted_ = true;
     return;
   }
   status_ = h.status;
@@ -1359,6 +1460,7 @@ void HttpConnection::flush_client() {
 
 void HttpConnection::exchange_done() {
   if (tunnel_ || closing_) return;
+  end_proxy_accounting();
   log_access();
   if (!keep_alive_ || client_eof_) {
     close_after_flush_ = true;
@@ -1399,7 +1501,7 @@ void HttpConnection::log_access() {
     e.alpn = tls_->conn().alpn();
   }
   if (action_ == Action::kProxy) {
-    up_address_ = endpoint_ ? endpoint_->address.str() : std::string();
+    up_address_ = up_addr_.len ? up_addr_.str() : std::string();
     e.upstream = up_address_;
     e.upstream_us = (now - up_start_) / 1000;
   }
@@ -1432,7 +1534,8 @@ void HttpConnection::close_now(bool reset) {
   closing_ = true;
   reset_ = reset;
   env_->loop->timers().cancel(timer_);
-  if (up_) release_upstream(false);
+  if (up_ || lease_) release_upstream(false);
+  end_proxy_accounting();
   env_->loop->cancel(recv_);
   env_->loop->cancel(send_);
   env_->loop->cancel(poll_);

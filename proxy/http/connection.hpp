@@ -24,6 +24,7 @@
 #include "proxy/http/upstream.hpp"
 #include "proxy/l4/tcp_proxy.hpp"
 #include "proxy/l4/session.hpp"
+#include "proxy/upstream/retry.hpp"
 
 namespace portico::http {
 
@@ -35,6 +36,7 @@ struct RouteTable {
     const conf::Cluster* cluster = nullptr;  // proxy routes
     std::optional<StaticRoot> root;          // static routes
     l4::RouteStats* stats = l4::WorkerStats::route_sink();  // this worker's counters
+    upstream::RetryPolicy retry;             // proxy routes: `retries:`
   };
   Router router;
   std::vector<Entry> entries;

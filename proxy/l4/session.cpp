@@ -1,17 +1,37 @@
 #include "proxy/l4/session.hpp"
 
+#include <functional>
+
+#include "proxy/base/log.hpp"
+#include "proxy/upstream/hash.hpp"
+
 namespace portico::l4 {
 
-const conf::Endpoint* Generation::pick(const conf::Cluster& cluster) {
-  if (cluster.endpoints.empty()) return nullptr;
-  size_t idx = static_cast<size_t>(&cluster - config->clusters.data());
-  uint32_t& cursor = rr_cursor[idx];
-  const conf::Endpoint* e = &cluster.endpoints[cursor % cluster.endpoints.size()];
-  cursor = (cursor + 1) % static_cast<uint32_t>(cluster.endpoints.size());
-  return e;
+Generation::Generation(std::shared_ptr<const conf::Config> c,
+                       const std::vector<std::shared_ptr<upstream::SharedCluster>>& shared,
+                       uint32_t worker_id)
+    : config(std::move(c)) {
+  clusters.reserve(config->clusters.size());
+  for (size_t i = 0; i < config->clusters.size(); ++i) {
+    std::shared_ptr<upstream::SharedCluster> sc = i < shared.size() ? shared[i] : nullptr;
+    if (!sc) {
+      std::string err;
+      sc = upstream::SharedCluster::create(config->clusters[i], nullptr, &err);
+      if (!sc) {  // the loader validated the endpoints: only an impossible set gets here
+        LOG_ERROR("cluster %s: %s", config->clusters[i].name.c_str(), err.c_str());
+        conf::Cluster empty = config->clusters[i];
+        empty.endpoints.clear();
+        sc = upstream::SharedCluster::create(empty, nullptr, &err);
+      }
+    }
+    // Each worker's balancer gets its own seed (round-robin start, P2C draws).
+    uint64_t seed = upstream::mix64((uint64_t(worker_id) << 32) ^ (i + 1));
+    clusters.push_back(std::make_unique<upstream::WorkerCluster>(std::move(sc), seed));
+  }
 }
 
 void Generation::attach_stats(WorkerStats& s) {
+  stats_ = &s;
   endpoint_stats_.clear();
   for (const conf::Cluster& c : config->clusters) {
     auto& v = endpoint_stats_.emplace_back();
@@ -19,12 +39,17 @@ void Generation::attach_stats(WorkerStats& s) {
   }
 }
 
-EndpointStats* Generation::endpoint_stats(const conf::Cluster& cluster, const conf::Endpoint* ep) const {
-  size_t ci = static_cast<size_t>(&cluster - config->clusters.data());
-  if (ep == nullptr || ci >= endpoint_stats_.size()) return WorkerStats::endpoint_sink();
-  size_t ei = static_cast<size_t>(ep - cluster.endpoints.data());
-  if (ei >= endpoint_stats_[ci].size()) return WorkerStats::endpoint_sink();
-  return endpoint_stats_[ci][ei];
+EndpointStats* Generation::endpoint_stats(const conf::Cluster& cluster, uint32_t index,
+                                          const conf::Address& address) const {
+  const conf::Cluster* first = config->clusters.data();
+  const std::less<const conf::Cluster*> before;
+  if (!before(&cluster, first) && before(&cluster, first + config->clusters.size())) {
+    size_t ci = static_cast<size_t>(&cluster - first);
+    if (ci < endpoint_stats_.size() && index < endpoint_stats_[ci].size() && index < cluster.endpoints.size() &&
+        cluster.endpoints[index].address == address)
+      return endpoint_stats_[ci][index];
+  }
+  return stats_ ? stats_->endpoint(cluster.name, address.str()) : WorkerStats::endpoint_sink();
 }
 
 bool Generation::build_tls(std::shared_ptr<const tls::TlsSet> set, std::string* error) {

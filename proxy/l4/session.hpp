@@ -12,16 +12,30 @@
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/stats.hpp"
 #include "proxy/tls/tls_set.hpp"
+#include "proxy/upstream/cluster.hpp"
 
 namespace portico::l4 {
 
 // A config snapshot as one worker sees it. Sessions pin the generation they
 // started on (a worker-local count: no shared atomic per connection); the
 // worker frees old generations once nothing pins them.
+// Each cluster of the generation has this worker's WorkerCluster (balancer,
+// outlier detector) over the SharedCluster every worker of the generation uses.
 struct Generation {
   std::shared_ptr<const conf::Config> config;
   uint32_t refs = 0;
-  std::vector<uint32_t> rr_cursor;  // per cluster index: round-robin position on this worker
+  std::vector<std::unique_ptr<upstream::WorkerCluster>> clusters;  // aligned with config->clusters
+
+  // `shared` is aligned with config->clusters; missing entries are built here
+  // (then private to this worker: tests, or a cluster that failed to build).
+  Generation(std::shared_ptr<const conf::Config> c,
+             const std::vector<std::shared_ptr<upstream::SharedCluster>>& shared, uint32_t worker_id);
+  explicit Generation(std::shared_ptr<const conf::Config> c) : Generation(std::move(c), {}, 0) {}
+  // This worker's runtime of `cluster` (a cluster of this generation's config).
+  upstream::WorkerCluster* cluster(const conf::Cluster& cluster) {
+    size_t idx = static_cast<size_t>(&cluster - config->clusters.data());
+    return idx < clusters.size() ? clusters[idx].get() : nullptr;
+  }
 
   // TLS of this generation on this worker (empty without tls anywhere):
   // aligned with config->listeners / config->clusters, null where off.
@@ -32,15 +46,14 @@ struct Generation {
   std::vector<std::unique_ptr<tls::ServerContext>> server_tls;
   std::vector<std::shared_ptr<tls::ClientContext>> client_tls;
 
-  explicit Generation(std::shared_ptr<const conf::Config> c)
-      : config(std::move(c)), rr_cursor(config->clusters.size(), 0) {}
-  // Round robin over the cluster's endpoints, per worker.
-  const conf::Endpoint* pick(const conf::Cluster& cluster);
 
   // Metrics slots per cluster, per endpoint (filled by attach_stats; sinks otherwise).
   std::vector<std::vector<EndpointStats*>> endpoint_stats_;
+  WorkerStats* stats_ = nullptr;
   void attach_stats(WorkerStats& s);
-  EndpointStats* endpoint_stats(const conf::Cluster& cluster, const conf::Endpoint* ep) const;
+  // The slot of endpoint `index` (of the cluster's current set) at `address`:
+  // the static endpoint's when it is that one, else looked up by address.
+  EndpointStats* endpoint_stats(const conf::Cluster& cluster, uint32_t index, const conf::Address& address) const;
   // Builds this worker's contexts from the main thread's TlsSet. False (with
   // *error) only if BoringSSL could not make a context.
   bool build_tls(std::shared_ptr<const tls::TlsSet> set, std::string* error);

@@ -9,6 +9,7 @@
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
 #include "proxy/l4/tls_pipe.hpp"
+#include "proxy/upstream/hash.hpp"
 
 namespace portico::l4 {
 
@@ -19,7 +20,8 @@ constexpr size_t kMaxIov = 16;
 
 class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler {
  public:
-  TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, const conf::Endpoint* ep);
+  TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, upstream::Lease lease,
+             uint64_t hash);
   bool start(tls::ServerContext* tls);
   void abort() override {
     close(false);
@@ -45,6 +47,12 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void on_complete(io::Op& op, int res) override;
   void on_timer(io::Timer& t) override;
   void on_connected(int res);
+  // Connect failed: another endpoint if one is left (nothing was sent yet).
+  bool try_next_endpoint(upstream::Outcome why);
+  void connect_upstream();  // to lease_'s endpoint, under the connect deadline
+  void end_lease(upstream::Outcome outcome) {
+    if (lease_) cluster_->release(lease_, outcome, env_->loop->now());
+  }
   void on_recv(Direction& d, io::Op& op, int res);
   void on_send(Direction& d, int res);
   void arm_recv(Direction& d) { env_->loop->recv(d.recv, d.from); }
@@ -73,7 +81,11 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   ListenerShared* shared_;
   ListenerStats* stats_;
   EndpointStats* ep_stats_;
-  const conf::Endpoint* endpoint_;
+  upstream::WorkerCluster* cluster_;
+  upstream::Lease lease_;        // the endpoint; pins its endpoint set
+  upstream::Exclusion tried_;    // endpoints whose connect failed
+  uint64_t hash_;
+  uint32_t connect_tries_ = 0;
   int client_fd_;
   int upstream_fd_;
   io::Op connect_;
@@ -95,14 +107,16 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
 };
 
 TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd,
-                       const conf::Endpoint* ep)
+                       upstream::Lease lease, uint64_t hash)
     : env_(p.env),
       gen_(p.gen),
       listener_(p.listener),
       shared_(p.shared),
       stats_(p.stats),
-      ep_stats_(p.gen->endpoint_stats(*p.cluster, ep)),
-      endpoint_(ep),
+      ep_stats_(p.gen->endpoint_stats(*p.cluster, lease.endpoint(), lease.address())),
+      cluster_(p.gen->cluster(*p.cluster)),
+      lease_(std::move(lease)),
+      hash_(hash),
       client_fd_(client_fd),
       upstream_fd_(upstream_fd),
       connect_(this, kConnect),
@@ -129,14 +143,20 @@ bool TcpSession::start(tls::ServerContext* tls) {
     tls_ = std::make_unique<TlsPipe>();
     if (!tls->accept(tls_->conn())) return false;
   }
-  const conf::Address& a = endpoint_->address;
+  connect_upstream();
+  return true;
+}
+
+void TcpSession::connect_upstream() {
+  tried_.add(lease_.endpoint());
+  ++connect_tries_;
+  const conf::Address& a = lease_.address();
   TimeNs connect_ns = std::min(listener_->timeouts.connect.count(),
                                static_cast<int64_t>(conf::Duration::max().count()));
   if (const conf::Cluster* c = gen_->config->find_cluster(*listener_->cluster))
     connect_ns = std::min<TimeNs>(connect_ns, c->connect_timeout.count());
   env_->loop->connect(connect_, upstream_fd_, a.sa(), a.len);
   env_->loop->timers().arm(timer_, env_->loop->now() + connect_ns);
-  return true;
 }
 
 // The idle deadline, or the handshake's while a TLS handshake is running.
@@ -161,19 +181,48 @@ void TcpSession::on_connected(int res) {
   if (closing_) return;
   if (res < 0) {
     LOG_DEBUG("tcp %s: upstream %s: connect: %s", listener_->name.c_str(),
-              endpoint_->address.str().c_str(), std::strerror(-res));
+              lease_.address().str().c_str(), std::strerror(-res));
     ep_stats_->connect_failures.add();
+    if (try_next_endpoint(upstream::Outcome::kConnectFailure)) return;
     // Refused or reset upstream: the client sees a reset too, at once.
     close(res == -ECONNREFUSED || res == -ECONNRESET);
     return;
   }
   connected_ = true;
   if (pp_len_ > 0) io::append(env_->loop->pool(), down_.queue, pp_, pp_len_), send_front(down_);
-  if (endpoint_->address.family() != AF_UNIX) io::set_nodelay(upstream_fd_);
+  cluster_->connected(lease_);
+  if (lease_.address().family() != AF_UNIX) io::set_nodelay(upstream_fd_);
   last_activity_ = env_->loop->now();
   env_->loop->timers().arm(timer_, deadline());
   arm_recv(down_);
   arm_recv(up_);
+}
+
+bool TcpSession::try_next_endpoint(upstream::Outcome why) {
+  constexpr uint32_t kMaxConnectTries = 3;
+  end_lease(why);
+  if (closing_ || connect_tries_ >= kMaxConnectTries || !cluster_) return false;
+  if (cluster_->acquire({env_->loop->now(), hash_, &tried_}, true, &lease_) != upstream::PickError::kNone)
+    return false;
+  if (tried_.contains(lease_.endpoint())) {  // nothing new to try
+    lease_ = upstream::Lease();
+    return false;
+  }
+  std::string err;
+  int fd = io::open_socket(lease_.address().family(), SOCK_STREAM, err);
+  if (fd < 0) {
+    lease_ = upstream::Lease();
+    return false;
+  }
+  // The failed socket has no operation armed: its connect completed.
+  env_->loop->close(upstream_fd_);
+  upstream_fd_ = fd;
+  down_.to = fd;
+  up_.from = fd;
+  LOG_DEBUG("tcp %s: trying upstream %s", listener_->name.c_str(), lease_.address().str().c_str());
+  ep_stats_ = gen_->endpoint_stats(cluster_->config(), lease_.endpoint(), lease_.address());
+  connect_upstream();
+  return true;
 }
 
 void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
@@ -301,8 +350,10 @@ void TcpSession::on_timer(io::Timer&) {
   TimeNs now = env_->loop->now();
   if (!connected_) {
     LOG_DEBUG("tcp %s: upstream %s: connect timeout", listener_->name.c_str(),
-              endpoint_->address.str().c_str());
+              lease_.address().str().c_str());
     ep_stats_->connect_failures.add();
+    if (!connect_.armed() && try_next_endpoint(upstream::Outcome::kTimeout)) return;
+    end_lease(upstream::Outcome::kTimeout);
     close(false);
     maybe_destroy();
     return;
@@ -325,6 +376,8 @@ void TcpSession::on_timer(io::Timer&) {
 void TcpSession::close(bool reset_peers) {
   if (closing_) return;
   closing_ = true;
+  // A connect still in flight reads the lease's address: released in maybe_destroy then.
+  if (!connect_.armed()) end_lease(connected_ ? upstream::Outcome::kSuccess : upstream::Outcome::kConnectFailure);
   reset_ = reset_peers;
   env_->loop->timers().cancel(timer_);
   env_->loop->cancel(connect_);
@@ -338,6 +391,7 @@ void TcpSession::close(bool reset_peers) {
 void TcpSession::maybe_destroy() {
   if (any_armed()) return;
   // Every operation has completed: nothing refers to the fds or buffers.
+  lease_ = upstream::Lease();  // still held only after an abort during connect: no blame
   if (reset_) {
     io::set_reset_on_close(client_fd_);
     io::set_reset_on_close(upstream_fd_);
@@ -424,18 +478,31 @@ void start_tcp_session(const TcpSessionParams& p, int client_fd) {
     p.env->loop->close(client_fd);
     return;
   }
-  const conf::Endpoint* ep = p.gen->pick(*p.cluster);
+  upstream::WorkerCluster* wc = p.gen->cluster(*p.cluster);
+  uint64_t hash = 0;
+  if (wc && (wc->config().lb == conf::LbPolicy::kRingHash || wc->config().lb == conf::LbPolicy::kMaglev)) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getpeername(client_fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      hash = upstream::hash_client_ip(reinterpret_cast<sockaddr*>(&ss));
+  }
+  upstream::Lease lease;
+  upstream::PickError pe = wc ? wc->acquire({p.env->loop->now(), hash, nullptr}, true, &lease)
+                              : upstream::PickError::kNoEndpoint;
   std::string err;
-  int ufd = ep ? io::open_socket(ep->address.family(), SOCK_STREAM, err) : -1;
+  int ufd = lease ? io::open_socket(lease.address().family(), SOCK_STREAM, err) : -1;
   if (ufd < 0) {
-    LOG_WARN("tcp %s: no upstream socket: %s", p.listener->name.c_str(),
-             ep ? err.c_str() : "cluster has no endpoint");
+    LOG_WARN("tcp %s: no upstream: %s", p.listener->name.c_str(),
+             lease ? err.c_str()
+                   : pe == upstream::PickError::kOverflow ? "every endpoint is at max_connections/max_pending"
+                                                          : "no healthy endpoint");
+    lease = upstream::Lease();
     p.shared->active.fetch_sub(1, std::memory_order_relaxed);
     p.env->loop->close(client_fd);
     return;
   }
   // TCP_NODELAY comes from the listening socket (io::open_listener).
-  auto* s = new TcpSession(p, client_fd, ufd, ep);
+  auto* s = new TcpSession(p, client_fd, ufd, std::move(lease), hash);
   if (!s->start(p.tls)) s->abort();
 }
 

@@ -7,6 +7,7 @@
 
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
+#include "proxy/upstream/hash.hpp"
 
 namespace portico::l4 {
 
@@ -182,10 +183,15 @@ void UdpListener::on_datagram(size_t len) {
               listener_->limits.udp_sessions);
     return;
   }
-  const conf::Endpoint* ep = gen_->pick(*cluster_);
+  upstream::WorkerCluster* wc = gen_->cluster(*cluster_);
+  uint64_t hash = 0;
+  if (wc && (wc->config().lb == conf::LbPolicy::kRingHash || wc->config().lb == conf::LbPolicy::kMaglev))
+    hash = upstream::hash_client_ip(reinterpret_cast<const sockaddr*>(&peer_));
+  std::optional<conf::Address> picked = wc ? wc->pick_address(env_->loop->now(), hash) : std::nullopt;
+  const conf::Address* ep = picked ? &*picked : nullptr;
   std::string err;
-  int fd = ep ? io::open_socket(ep->address.family(), SOCK_DGRAM, err) : -1;
-  if (fd >= 0 && ::connect(fd, ep->address.sa(), ep->address.len) < 0) {
+  int fd = ep ? io::open_socket(ep->family(), SOCK_DGRAM, err) : -1;
+  if (fd >= 0 && ::connect(fd, ep->sa(), ep->len) < 0) {
     err = std::string("connect: ") + std::strerror(errno);
     ::close(fd);
     fd = -1;
@@ -193,7 +199,7 @@ void UdpListener::on_datagram(size_t len) {
   if (fd < 0) {
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
     LOG_WARN("udp %s: no upstream socket: %s", listener_->name.c_str(),
-             ep ? err.c_str() : "cluster has no endpoint");
+             ep ? err.c_str() : "no healthy endpoint");
     return;
   }
   auto* s = new UdpSession(this, gen_, key, fd, listener_->timeouts.idle.count());

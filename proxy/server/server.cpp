@@ -5,8 +5,13 @@
 #include <unistd.h>
 
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -49,6 +54,37 @@ log::Level to_log_level(conf::LogLevel l) {
     case conf::LogLevel::kDebug: return log::Level::kDebug;
   }
   return log::Level::kInfo;
+}
+
+// Where DNS discovery asks: the built-in DNS module when it runs (its first
+// listen address; a wildcard becomes loopback), else the first resolv.conf
+// nameserver. Read at config time on the main thread, never on a worker.
+std::optional<conf::Address> discovery_nameserver(const conf::Config& c) {
+  bool wanted = false;
+  for (const conf::Cluster& cl : c.clusters)
+    wanted |= cl.discovery.kind == conf::Discovery::Kind::kDns || cl.discovery.kind == conf::Discovery::Kind::kDnsSrv;
+  if (!wanted) return std::nullopt;
+  if (c.dns && !c.dns->listen.empty()) {
+    conf::Address a = c.dns->listen[0];
+    if (a.family() == AF_INET) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&a.storage);
+      if (sin->sin_addr.s_addr == htonl(INADDR_ANY)) sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (a.family() == AF_INET6) {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+      if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)) sin6->sin6_addr = in6addr_loopback;
+    }
+    return a;
+  }
+  std::ifstream f("/etc/resolv.conf");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (text.size() > 64 * 1024) text.resize(64 * 1024);
+  for (const sockaddr_storage& ss : modules::parse_resolv_conf(text)) {
+    conf::Address a;
+    a.storage = ss;
+    a.len = ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    return a;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -160,10 +196,27 @@ void Server::rotate_ticket_keys() {
 void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std::string, Bound>& bound,
                      const std::shared_ptr<const dnscache::Options>& dns,
                      const std::shared_ptr<const tls::TlsSet>& tls) {
+  // One SharedCluster per cluster for all workers, taking over the previous
+  // generation's health state (and discovered endpoints) by cluster name.
+  std::vector<std::shared_ptr<upstream::SharedCluster>> clusters;
+  std::map<std::string, std::shared_ptr<upstream::SharedCluster>> by_name;
+  for (const conf::Cluster& cl : c->clusters) {
+    auto prev = clusters_.find(cl.name);
+    std::string err;
+    auto sc = upstream::SharedCluster::create(cl, prev == clusters_.end() ? nullptr : prev->second.get(), &err);
+    if (!sc) LOG_ERROR("cluster %s: %s", cl.name.c_str(), err.c_str());  // the worker builds an empty one
+    else by_name[cl.name] = sc;
+    clusters.push_back(std::move(sc));
+  }
+  clusters_ = std::move(by_name);
+  const std::optional<conf::Address> nameserver = discovery_nameserver(*c);
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};
     m.config.config = c;
     m.config.tls = tls;
+    m.config.clusters = clusters;
+    m.config.workers = static_cast<uint32_t>(workers_.size());
+    m.config.discovery_nameserver = nameserver;
     m.config.mdns_table = mdns_table_;
     m.config.admin = admin_;
     if (w == 0) m.config.admin_fd = admin_fd_;

@@ -57,6 +57,13 @@ class Server {
   // The admin endpoint: its socket (handed to worker 0 once) and what it reads.
   std::shared_ptr<AdminShared> admin_ = std::make_shared<AdminShared>();
   int admin_fd_ = -1;
+  // The running generation's clusters (by name), handed to the next one so
+  // health state and discovered endpoints survive a reload.
+  std::map<std::string, std::shared_ptr<upstream::SharedCluster>> clusters_;
+
+ public:
+  // The running clusters (admin view: SharedCluster::describe). Main thread.
+  const std::map<std::string, std::shared_ptr<upstream::SharedCluster>>& clusters() const { return clusters_; }
 };
 
 // Chooses the backend from config and PORTICO_EVENT_LOOP; logs which and why.

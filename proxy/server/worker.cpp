@@ -81,8 +81,12 @@ void Worker::run(std::promise<std::string> ready) {
   while (!exit_) {
     loop_->run_once(admin_ && draining_ ? 50 * kNsPerMs : -1);
     if (!retiring_.empty()) sweep();
+    if (!probers_retiring_.empty()) std::erase_if(probers_retiring_, [](const auto& p) { return p->stopped(); });
+    if (!discoveries_retiring_.empty())
+      std::erase_if(discoveries_retiring_, [](const auto& d) { return d->stopped(); });
     if (draining_ && env_.sessions == 0 && retiring_.empty() && listeners_.empty() &&
-        (!dns_ || dns_->stopped()) && !mdns_busy()) {
+        (!dns_ || dns_->stopped()) && !mdns_busy() && probers_retiring_.empty() &&
+        discoveries_retiring_.empty()) {
       if (admin_shared_ && !drain_counted_) admin_shared_->workers_left.fetch_sub(1), drain_counted_ = true;
       // The admin endpoint (/ready says 503) stays up until every worker drained.
       if (!admin_ || admin_shared_->workers_left.load() == 0) exit_ = true;
@@ -97,6 +101,12 @@ void Worker::run(std::promise<std::string> ready) {
   if (mdns_) retire_mdns();
   for (auto& m : mdns_retiring_) m->abort();
   for (int i = 0; i < 100 && mdns_busy(); ++i) loop_->run_once(10 * kNsPerMs);
+  retire_probers();
+  for (int i = 0; i < 100 && !(probers_retiring_.empty() && discoveries_retiring_.empty()); ++i) {
+    loop_->run_once(10 * kNsPerMs);
+    std::erase_if(probers_retiring_, [](const auto& p) { return p->stopped(); });
+    std::erase_if(discoveries_retiring_, [](const auto& d) { return d->stopped(); });
+  }
   // Leave nothing armed behind: stop the eventfd read and let it complete.
   loop_->timers().cancel(housekeeping_);
   loop_->cancel(wake_op_);
@@ -150,7 +160,7 @@ void Worker::apply(WorkerConfig& wc) {
     admin_ = std::make_unique<AdminServer>(loop_.get(), wc.admin_fd, wc.admin);
     admin_->start();
   }
-  auto gen = std::make_unique<l4::Generation>(wc.config);
+  auto gen = std::make_unique<l4::Generation>(wc.config, wc.clusters, id_);
   if (std::string err; !gen->build_tls(wc.tls, &err)) {
     LOG_ERROR("worker %u: %s; keeping the running configuration", id_, err.c_str());
     return;
@@ -185,7 +195,51 @@ void Worker::apply(WorkerConfig& wc) {
   if (wc.dns.options && !dns_) dns_ = std::make_unique<modules::DnsModule>(loop_.get());
   if (dns_) dns_->apply(wc.dns);
   apply_mdns(wc);
+  apply_health_checks(wc);
   sweep();
+}
+
+// Each cluster's active checks run on one worker: cluster index % workers.
+void Worker::apply_health_checks(const WorkerConfig& wc) {
+  retire_probers();
+  for (size_t i = 0; i < wc.clusters.size(); ++i) {
+    if (!wc.clusters[i] || i % std::max<uint32_t>(wc.workers, 1) != id_) continue;
+    const conf::Discovery::Kind kind = wc.clusters[i]->config().discovery.kind;
+    if (kind == conf::Discovery::Kind::kDns || kind == conf::Discovery::Kind::kDnsSrv) {
+      if (!wc.discovery_nameserver) {
+        LOG_ERROR("cluster %s: discovery: no nameserver (no dns: module, none in /etc/resolv.conf)",
+                  wc.clusters[i]->name().c_str());
+      } else {
+        auto d = std::make_unique<cluster::DnsDiscovery>(loop_.get(), wc.clusters[i], *wc.discovery_nameserver,
+                                                         (uint64_t(id_) << 32) ^ (i + 0x5eed));
+        d->start();
+        discoveries_.push_back(std::move(d));
+      }
+    }
+    if (kind == conf::Discovery::Kind::kMdns) {
+      auto d = std::make_unique<cluster::MdnsDiscovery>(loop_.get(), wc.clusters[i], wc.mdns_table);
+      d->start();
+      mdns_discoveries_.push_back(std::move(d));
+    }
+    if (!wc.clusters[i]->config().health_check) continue;
+    auto p = std::make_unique<cluster::HealthProber>(loop_.get(), wc.clusters[i], (uint64_t(id_) << 32) ^ (i + 1));
+    p->start();
+    probers_.push_back(std::move(p));
+  }
+}
+
+void Worker::retire_probers() {
+  mdns_discoveries_.clear();
+  for (auto& d : discoveries_) {
+    d->stop();
+    discoveries_retiring_.push_back(std::move(d));
+  }
+  discoveries_.clear();
+  for (auto& p : probers_) {
+    p->stop();
+    probers_retiring_.push_back(std::move(p));
+  }
+  probers_.clear();
 }
 
 // mDNS runs on worker 0 only: one responder per host, one set of multicast sockets.
@@ -219,6 +273,7 @@ void Worker::drain() {
   listeners_.clear();
   if (dns_) dns_->drain();
   if (mdns_) retire_mdns();
+  retire_probers();
   LOG_DEBUG("draining: %zu sessions open", env_.sessions);
 }
 
@@ -240,6 +295,8 @@ void Worker::mirror_dns_stats() {
 
 void Worker::sweep() {
   mdns_busy();  // frees retired mDNS modules that finished their goodbyes
+  std::erase_if(probers_retiring_, [](const auto& p) { return p->stopped(); });
+  std::erase_if(discoveries_retiring_, [](const auto& d) { return d->stopped(); });
   for (size_t i = 0; i < retiring_.size();) {
     if (retiring_[i]->stopped()) {
       retiring_.erase(retiring_.begin() + static_cast<long>(i));

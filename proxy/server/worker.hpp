@@ -9,11 +9,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "conf/config.hpp"
+#include "proxy/cluster/dns_discovery.hpp"
+#include "proxy/cluster/health_prober.hpp"
+#include "proxy/cluster/mdns_discovery.hpp"
 #include "proxy/http/connection.hpp"
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/session.hpp"
@@ -41,6 +45,12 @@ struct WorkerConfig {
   int admin_fd = -1;                   // worker 0, first config: the admin listening socket
   // TLS settings loaded by the main thread (null: no tls in this config).
   std::shared_ptr<const tls::TlsSet> tls;
+  // The clusters' shared runtime (health, endpoints), aligned with config->clusters;
+  // the same objects for every worker of this generation.
+  std::vector<std::shared_ptr<upstream::SharedCluster>> clusters;
+  uint32_t workers = 1;  // how many workers share them (health-check ownership)
+  // Where `discovery: { dns | dns_srv }` sends its queries (unset: nowhere).
+  std::optional<conf::Address> discovery_nameserver;
 };
 
 struct WorkerMessage {
@@ -74,6 +84,8 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   void apply_mdns(const WorkerConfig& wc);
   void retire_mdns();
   bool mdns_busy();
+  void apply_health_checks(const WorkerConfig& wc);
+  void retire_probers();
 
   uint32_t id_;
   int cpu_;
@@ -102,6 +114,13 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   // Worker 0 only: the mDNS module, and modules still sending goodbyes before they close.
   std::unique_ptr<modules::MdnsModule> mdns_;
   std::vector<std::unique_ptr<modules::MdnsModule>> mdns_retiring_;
+  // Active health checks of the clusters this worker owns (index % workers == id).
+  std::vector<std::unique_ptr<cluster::HealthProber>> probers_;
+  std::vector<std::unique_ptr<cluster::HealthProber>> probers_retiring_;
+  // DNS discovery of the clusters this worker owns (same rule).
+  std::vector<std::unique_ptr<cluster::DnsDiscovery>> discoveries_;
+  std::vector<std::unique_ptr<cluster::DnsDiscovery>> discoveries_retiring_;
+  std::vector<std::unique_ptr<cluster::MdnsDiscovery>> mdns_discoveries_;  // timers only: no retiring
   bool draining_ = false;
   bool exit_ = false;
   // The admin endpoint (worker 0 only); worker 0 exits after every other worker drained.

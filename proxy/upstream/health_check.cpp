@@ -59,8 +59,13 @@ std::unique_ptr<HealthChecker> HealthChecker::create(const HealthCheckOptions& o
   std::unique_ptr<HealthChecker> c(new HealthChecker(options, std::move(set), std::move(table), rng));
   for (uint32_t i = 0; i < c->states_.size(); ++i) {
     State& s = c->states_[i];
-    s.status.healthy = c->options_.start_healthy;
-    if (!s.status.healthy) {
+    // A table carried over from an earlier set (discovery update, reload)
+    // keeps an endpoint that was down down until `rise` successes.
+    const bool was_down = (c->table_->word(i) & HealthTable::kActiveUnhealthy) != 0;
+    s.status.healthy = c->options_.start_healthy && !was_down;
+    if (was_down) {
+      s.status.last_reason = c->table_->reason(i);
+    } else if (!s.status.healthy) {
       s.status.last_reason = "not checked yet";
       c->table_->set_active(i, false, now, s.status.last_reason);
     }

@@ -102,6 +102,13 @@ class LoadBalancer {
     on_load_changed(i);
   }
   void on_request_end(uint32_t i, TimeNs latency, bool success, TimeNs now);
+  // A request that ended without a result worth learning from (client gone,
+  // cancelled): only the outstanding count changes.
+  void on_request_abandoned(uint32_t i) {
+    if (i >= outstanding_.size() || outstanding_[i] == 0) return;
+    --outstanding_[i];
+    on_load_changed(i);
+  }
 
   // The last refreshed view: true if it spreads over unavailable endpoints.
   bool panic() const { return panic_; }

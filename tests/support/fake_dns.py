@@ -75,6 +75,9 @@ def rdata_of(qtype: str, value: str) -> bytes:
         return b"".join(bytes([len(data[i:i + 255])]) + data[i:i + 255] for i in range(0, max(len(data), 1), 255))
     if qtype in ("CNAME", "NS", "PTR"):
         return encode_name(value)
+    if qtype == "SRV":  # "priority weight port target"
+        prio, weight, port, target = value.split()
+        return struct.pack("!HHH", int(prio), int(weight), int(port)) + encode_name(target)
     raise ValueError(f"fake_dns: no rdata encoder for {qtype}")
 
 

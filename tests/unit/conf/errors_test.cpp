@@ -370,13 +370,28 @@ TEST_CASE("other section checks") {
 }
 
 TEST_CASE("check_supported errors come after a clean parse, with the fixed wording") {
-  CHECK(errors_of("user: nobody\n"
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c }\n"
+                  "clusters:\n"
+                  "  - { name: c, endpoints: [\"127.0.0.1:7001\"], tls: { ca: /etc/ssl/certs/ca-certificates.crt } }\n",
+                  {}, true) ==
+        Lines{"e.yaml:2:5: upstream tls (cluster 'c') on listener 'a' is not supported by this build yet"});
+}
+
+TEST_CASE("mdns discovery needs its service type browsed") {
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c }\n"
+                  "clusters:\n"
+                  "  - { name: c, discovery: { mdns: _http._tcp } }\n",
+                  {}, true) ==
+        Lines{"e.yaml:4:5: discovery mdns on cluster 'c' needs '_http._tcp' in mdns.browse"});
+  CHECK(errors_of("mdns: { browse: [_http._tcp] }\n"
                   "listeners:\n"
                   "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c }\n"
                   "clusters:\n"
-                  "  - { name: c, endpoints: [\"127.0.0.1:7001\"], lb: random }\n",
-                  {}, true) ==
-        Lines{"e.yaml:5:5: lb random on cluster 'c' is not supported by this build yet"});
+                  "  - { name: c, discovery: { mdns: _http._tcp } }\n",
+                  {}, true)
+            .empty());
 }
 
 TEST_CASE("hostile input is reported, never crashes") {
