@@ -180,6 +180,20 @@ def dnsperf(args, port, extra, timeout):
     return res
 
 
+def wakeups(pid):
+    """Voluntary context switches of every thread of pid: how often it went to sleep."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def children_cpu():
     t = os.times()
     return t.children_user + t.children_system
@@ -197,9 +211,11 @@ def bench_round(spec, args, procs, upstream):
         dnsperf(args, spec["port"], ["-l", str(args.warm_seconds)], args.warm_seconds + 15)
         c0, u0, s0, d0 = (cpu_seconds(p.pid), cpu_seconds(upstream.pid), system_busy_seconds(),
                           children_cpu())
+        w0 = wakeups(p.pid)
         r = dnsperf(args, spec["port"], ["-l", str(args.seconds)], args.seconds + 15)
         r["server_cpu_s"] = cpu_seconds(p.pid) - c0
         r["dnsperf_cpu_s"] = children_cpu() - d0
+        r["wakeups"] = wakeups(p.pid) - w0
         r["upstream_cpu_s"] = cpu_seconds(upstream.pid) - u0
         # Whatever else ran on the machine meanwhile (other users, kernel threads): noise.
         r["other_cpu_s"] = max(0.0, system_busy_seconds() - s0 - r["server_cpu_s"]
@@ -220,6 +236,7 @@ def summarize(runs):
         "qps": med(r["qps"] for r in runs),
         "latency_us": med(r["latency_s"] for r in runs) * 1e6,
         "q_per_cpu_s": med(r["completed"] / max(r["server_cpu_s"], 1e-9) for r in runs),
+        "q_per_wakeup": med(r["completed"] / max(r["wakeups"], 1) for r in runs),
         "cpu_pct": med(100 * r["server_cpu_s"] / r["seconds"] for r in runs),
         "lost": sum(r["lost"] for r in runs),
         "load_pct": med(100 * r["dnsperf_cpu_s"] / r["seconds"] for r in runs),

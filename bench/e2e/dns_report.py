@@ -5,6 +5,7 @@ COLUMNS = [  # (key, header, format)
     ("latency_us", "mean lat us", "{:.0f}"),
     ("q_per_cpu_s", "q/CPU-s", "{:.0f}"),
     ("cpu_pct", "CPU%", "{:.0f}"),
+    ("q_per_wakeup", "q/wakeup", "{:.1f}"),
     ("load_pct", "dnsperf CPU%", "{:.0f}"),
     ("lost", "lost", "{:.0f}"),
     ("other_pct", "other%", "{:.0f}"),
@@ -99,6 +100,8 @@ def markdown(results, info, params, started):
            "capped by the load side; q/CPU-s is the efficiency figure.",
            f"- {params['reps']} rounds, servers interleaved; each cell is the median over the "
            f"rounds. portico dns.udp_batch: {params['udp_batch']}.",
+           "- `q/wakeup`: queries completed / voluntary context switches of the server's "
+           "threads (/proc/PID/task/*/status): how many queries it handles each time it wakes.",
            "- `dnsperf CPU%`: the load generator's CPU (100 = its core saturated). `other%`: "
            "CPU used by everything else on the machine during the runs (other users, kernel "
            "threads), in % of one core, from /proc/stat.", ""]
