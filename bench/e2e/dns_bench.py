@@ -128,7 +128,7 @@ def launch(spec, args, procs):
     if kind == "portico":
         if not args.portico or not os.access(args.portico, os.X_OK):
             raise Failed("portico not built")
-        conf = portico_conf(port, up, args.udp_batch)
+        conf = portico_conf(port, up, spec.get("udp_batch", args.udp_batch))
         path = f"{tmp}/{slug}.yaml"
         argv = pin + [args.portico, "-c", path]
         env["PORTICO_EVENT_LOOP"] = spec["loop"]
@@ -249,6 +249,9 @@ def specs_for(args):
     specs = [{"name": f"portico {loop}", "kind": "portico", "loop": loop}
              for loop in ("io_uring", "epoll")]
     specs += [{"name": "unbound", "kind": "unbound"}, {"name": "dnsmasq", "kind": "dnsmasq"}]
+    if args.batch1_row:
+        specs.append({"name": "portico epoll udp_batch 1", "kind": "portico", "loop": "epoll",
+                      "udp_batch": 1, "info": True})
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]
         specs = [s for s in specs if any(k in s["name"] for k in keep)]
@@ -271,11 +274,14 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="repetitions; medians are reported")
     ap.add_argument("--udp-batch", type=int, default=0,
                     help="portico dns.udp_batch (0 = leave the default)")
+    ap.add_argument("--batch1-row", action="store_true",
+                    help="add an informational row: portico epoll with dns.udp_batch 1 (one "
+                         "datagram per syscall, as before batching)")
     ap.add_argument("--start-timeout", type=float, default=5.0)
     ap.add_argument("--server-core", type=int, default=0)
     ap.add_argument("--load-core", type=int, default=1)
     ap.add_argument("--only", default="", help="comma list of name substrings, e.g. unbound")
-    ap.add_argument("--wait-quiet", type=float, default=10.0,
+    ap.add_argument("--wait-quiet", type=float, default=5.0,
                     help="before each round, wait up to this many seconds for the shared machine "
                          "to be quiet (0 = do not wait)")
     ap.add_argument("--out-dir", default="bench/results")
@@ -327,7 +333,7 @@ def main():
                     spec["failed"] = str(e)
                     print(f"bench dns: {spec['name']}: {e}", file=sys.stderr)
         for spec in specs:
-            row = {"name": spec["name"], "kind": spec["kind"]}
+            row = {"name": spec["name"], "kind": spec["kind"], "info": spec.get("info", False)}
             if "failed" in spec:
                 row["failed"] = spec["failed"]
             else:

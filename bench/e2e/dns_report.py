@@ -35,7 +35,7 @@ def ratios(results):
     out = []
     peers = {n: _peer(results, n) for n in PEERS}
     for row in results:
-        if row["kind"] != "portico" or "failed" in row:
+        if row["kind"] != "portico" or "failed" in row or row.get("info"):
             continue
         for key, label in RATIO_METRICS:
             vals = {n: (p[key] if p else None) for n, p in peers.items()}
@@ -54,7 +54,8 @@ def text_table(results):
     rows = []
     for r in results:
         cells = _cells(r)
-        rows.append([r["name"], cells[0]] if "failed" in r else [r["name"]] + cells)
+        name = r["name"] + (" (info)" if r.get("info") else "")
+        rows.append([name, cells[0]] if "failed" in r else [name] + cells)
     full = [r for r in rows if len(r) == len(headers)]
     widths = [max([len(h)] + [len(r[i]) for r in full]) for i, h in enumerate(headers)]
     widths[0] = max([widths[0]] + [len(r[0]) for r in rows])
@@ -99,7 +100,8 @@ def markdown(results, info, params, started):
            "run. One dnsperf thread saturates its core before the servers do, so q/s is "
            "capped by the load side; q/CPU-s is the efficiency figure.",
            f"- {params['reps']} rounds, servers interleaved; each cell is the median over the "
-           f"rounds. portico dns.udp_batch: {params['udp_batch']}.",
+           f"rounds. portico dns.udp_batch: {params['udp_batch']}. An `(info)` row is for "
+           "information only and is not used in the ratios.",
            "- `q/wakeup`: queries completed / voluntary context switches of the server's "
            "threads (/proc/PID/task/*/status): how many queries it handles each time it wakes.",
            "- `dnsperf CPU%`: the load generator's CPU (100 = its core saturated). `other%`: "
@@ -109,7 +111,8 @@ def markdown(results, info, params, started):
            "| server | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
            "|---|" + "---:|" * len(COLUMNS)]
     for r in results:
-        md.append(f"| {r['name']} | " + " | ".join(_cells(r)) + " |")
+        name = r["name"] + (" (info)" if r.get("info") else "")
+        md.append(f"| {name} | " + " | ".join(_cells(r)) + " |")
     md.append("")
     noisy = [r["name"] for r in results if "failed" not in r and r["other_pct"] > 25]
     if noisy:
