@@ -235,6 +235,7 @@ struct Dns {
   std::vector<Cidr> allow = {};      // never empty after load: absent = 127.0.0.0/8, ::1/128
   Duration upstream_timeout = std::chrono::milliseconds(1500);
   Duration tcp_idle = std::chrono::seconds(10);
+  uint32_t udp_batch = 32;  // datagrams per recvmmsg/sendmmsg on the client UDP sockets
 };
 
 struct MdnsService {

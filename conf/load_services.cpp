@@ -30,7 +30,7 @@ void load_dns(Reader& r, const YAML::Node& n, const std::string& path, Dns& d) {
   d.mark = mark_of(n);
   Fields f(r, n, path, "dns",
            {"listen", "upstreams", "cache", "zones", "records", "allow", "upstream_timeout",
-            "tcp_idle"});
+            "tcp_idle", "udp_batch"});
   if (!f.ok()) return;
   if (f.require("listen")) {
     const YAML::Node& ln = *f.get("listen");
@@ -116,6 +116,7 @@ void load_dns(Reader& r, const YAML::Node& n, const std::string& path, Dns& d) {
   }
   f.duration("upstream_timeout", d.upstream_timeout, 10 * kMs, kMin);
   f.duration("tcp_idle", d.tcp_idle, kSec, kHour);
+  f.integer("udp_batch", d.udp_batch, 1, 128);
 }
 
 void load_mdns(Reader& r, const YAML::Node& n, const std::string& path, Mdns& m) {

@@ -124,6 +124,12 @@ void EpollLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
   arm(op, OpKind::kSendMsg, fd, false);
 }
 
+void EpollLoop::recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) {
+  op.ptr_ = vec;
+  op.len_ = vlen;
+  arm(op, OpKind::kRecvMMsg, fd, true);
+}
+
 void EpollLoop::read(Op& op, int fd, void* data, size_t len) {
   op.ptr_ = data;
   op.len_ = len;
@@ -253,6 +259,17 @@ void EpollLoop::process(Op& op) {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.readable = false; return; }
       if (n < 0 && errno == EINTR) { enqueue(op); return; }
       complete(op, n < 0 ? -errno : static_cast<int>(n), false);
+      return;
+    }
+    case OpKind::kRecvMMsg: {
+      const unsigned vlen = static_cast<unsigned>(op.len_);
+      int n = ::recvmmsg(op.fd_, static_cast<mmsghdr*>(op.ptr_), vlen, MSG_DONTWAIT, nullptr);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.readable = false; return; }
+      if (n < 0 && errno == EINTR) { enqueue(op); return; }
+      // Fewer than asked: the queue is empty now, and the next datagram raises
+      // a new edge, so the re-armed op waits for epoll instead of a futile try.
+      if (n >= 0 && static_cast<unsigned>(n) < vlen) st.readable = false;
+      complete(op, n < 0 ? -errno : n, false);
       return;
     }
     case OpKind::kSendMsg: {

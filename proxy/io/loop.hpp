@@ -35,7 +35,7 @@ class OpHandler {
   ~OpHandler() = default;
 };
 
-enum class OpKind : uint8_t { kNone, kAccept, kConnect, kRecv, kSend, kRecvMsg, kSendMsg, kRead, kPollOut };
+enum class OpKind : uint8_t { kNone, kAccept, kConnect, kRecv, kSend, kRecvMsg, kSendMsg, kRecvMMsg, kRead, kPollOut };
 
 class Op {
  public:
@@ -106,6 +106,12 @@ class Loop {
   virtual void send(Op& op, int fd, const void* data, size_t len) = 0;
   virtual void recvmsg(Op& op, int fd, msghdr* msg) = 0;
   virtual void sendmsg(Op& op, int fd, const msghdr* msg) = 0;
+  // Single shot, for datagram sockets: waits until fd is readable, then
+  // receives up to vlen datagrams at once (recvmmsg(2), never blocking).
+  // res = datagrams received (1..vlen; vec[i].msg_len and
+  // vec[i].msg_hdr.msg_flags set for each) or -errno. vec and everything it
+  // points to must stay valid until completion.
+  virtual void recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) = 0;
   virtual void read(Op& op, int fd, void* data, size_t len) = 0;
   // Completes (res >= 0) once fd is writable: for callers that write with a
   // plain syscall themselves (sendfile of static files). Call it only after

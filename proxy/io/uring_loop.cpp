@@ -257,6 +257,34 @@ void UringLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
   io_uring_prep_sendmsg(sqe_for(op, OpKind::kSendMsg, fd), fd, msg, MSG_NOSIGNAL);
 }
 
+// io_uring has no recvmmsg opcode: a POLLIN poll, then one recvmmsg(2) for the
+// whole batch when it fires (a poll on a readable socket completes at submit).
+void UringLoop::recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) {
+  op.cancel_requested_ = false;
+  op.ptr_ = vec;
+  op.len_ = vlen;
+  op.fd_ = fd;
+  submit_recvmmsg_poll(op);
+}
+
+void UringLoop::submit_recvmmsg_poll(Op& op) {
+  io_uring_prep_poll_add(sqe_for(op, OpKind::kRecvMMsg, op.fd_), op.fd_, POLLIN);
+}
+
+void UringLoop::finish_recvmmsg(Op& op, int res) {
+  if (res < 0 || op.cancel_requested_) {
+    deliver(op, res < 0 ? res : -ECANCELED, false);
+    return;
+  }
+  int n = ::recvmmsg(op.fd_, static_cast<mmsghdr*>(op.ptr_), static_cast<unsigned>(op.len_),
+                     MSG_DONTWAIT, nullptr);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    submit_recvmmsg_poll(op);  // spurious wake-up (another reader took it): wait again
+    return;
+  }
+  deliver(op, n < 0 ? -errno : n, false);
+}
+
 void UringLoop::read(Op& op, int fd, void* data, size_t len) {
   op.cancel_requested_ = false;
   io_uring_prep_read(sqe_for(op, OpKind::kRead, fd), fd, data, static_cast<unsigned>(len), 0);
@@ -375,6 +403,9 @@ void UringLoop::dispatch(Op& op, int res, uint32_t flags) {
       deliver(op, res, more && res >= 0);
       return;
     }
+    case OpKind::kRecvMMsg:
+      finish_recvmmsg(op, res);
+      return;
     default:
       deliver(op, res, false);
       return;

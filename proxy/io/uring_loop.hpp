@@ -25,6 +25,7 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   void send(Op& op, int fd, const void* data, size_t len) override;
   void recvmsg(Op& op, int fd, msghdr* msg) override;
   void sendmsg(Op& op, int fd, const msghdr* msg) override;
+  void recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) override;
   void read(Op& op, int fd, void* data, size_t len) override;
   void poll_out(Op& op, int fd) override;
   void cancel(Op& op) override;
@@ -40,6 +41,8 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   io_uring_sqe* sqe_for(Op& op, OpKind kind, int fd);
   void submit_recv(Op& op);
   void submit_accept(Op& op);
+  void submit_recvmmsg_poll(Op& op);
+  void finish_recvmmsg(Op& op, int res);
   void dispatch(Op& op, int res, uint32_t flags);
   void continue_multishot(Op& op, int res);
   void deliver(Op& op, int res, bool more);

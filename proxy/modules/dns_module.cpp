@@ -74,6 +74,7 @@ void DnsModule::apply(DnsWorkerConfig& c) {
     return;
   }
   tcp_idle_ = c.tcp_idle;
+  udp_batch_ = c.udp_batch;  // for sockets opened from now on
   std::string err;
   if (!engine_) {
     if (!rng_) rng_ = std::make_unique<CryptoRandom>();
@@ -90,7 +91,7 @@ void DnsModule::apply(DnsWorkerConfig& c) {
     if (u != udp_.end()) {
       udp.push_back(std::move(*u));
     } else if (s.udp_fd >= 0) {
-      udp.push_back(std::make_unique<UdpServer>(this, s, next_socket_id_++));
+      udp.push_back(std::make_unique<UdpServer>(this, s, next_socket_id_++, udp_batch_));
     }
     auto t = std::find_if(tcp_.begin(), tcp_.end(), [&](const auto& x) { return x && x->fd() == s.tcp_fd; });
     if (t != tcp_.end()) {

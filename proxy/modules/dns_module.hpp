@@ -34,6 +34,7 @@ struct DnsLimits {
 struct DnsWorkerConfig {
   std::shared_ptr<const dnscache::Options> options;  // null: the DNS server is off
   conf::Duration tcp_idle = std::chrono::seconds(10);
+  uint32_t udp_batch = 32;  // datagrams received (and replies sent) per syscall
   struct Socket {
     conf::Address address;
     int udp_fd = -1;
@@ -111,6 +112,7 @@ class DnsModule final : private io::TimerHandler {
   std::unique_ptr<dnscache::Engine> engine_;
   dnscache::Actions actions_;
   conf::Duration tcp_idle_{};
+  uint32_t udp_batch_ = 32;
   io::Timer wake_;
   io::Timer reap_timer_;
   std::vector<std::unique_ptr<UdpServer>> udp_;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -37,11 +38,14 @@ class DnsModule::Part : protected io::OpHandler {
   bool closing_ = false;
 };
 
-// A client-facing UDP socket: recvmsg (with the destination address on a
-// wildcard bind), replies with sendmsg from that same address.
+// A client-facing UDP socket: receives up to `batch` datagrams per wake-up
+// (Loop::recvmmsg, destination address kept on a wildcard bind), and sends the
+// replies produced while handling them with one sendmmsg(2), each from the
+// address its query was sent to. Replies produced later (cache misses) go out
+// at once with sendmsg(2).
 class DnsModule::UdpServer final : public DnsModule::Part {
  public:
-  UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id);
+  UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id, uint32_t batch);
   ~UdpServer() override;
   void start();
   void close() override;
@@ -49,6 +53,7 @@ class DnsModule::UdpServer final : public DnsModule::Part {
   int fd() const { return fd_; }
   uint32_t id() const { return id_; }
   // Sends a reply to `peer`; `local` is the slot from the Peer's conn_id (0 = none).
+  // While a received batch is being handled the reply is queued for its sendmmsg.
   void reply(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local);
 
  private:
@@ -58,19 +63,39 @@ class DnsModule::UdpServer final : public DnsModule::Part {
     in_addr addr4{};
     int ifindex = 0;
   };
+  static constexpr size_t kControl = 128;       // room for one IP(V6)_PKTINFO cmsg
+  static constexpr size_t kReplySlot = 4096;    // queued reply bytes; larger ones go at once
+  struct Rx {  // one receive slot
+    sockaddr_storage peer;
+    iovec iov;
+    alignas(cmsghdr) uint8_t control[kControl];
+  };
+  struct Tx {  // one queued reply
+    sockaddr_storage peer;
+    iovec iov;
+    alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
+  };
   void on_complete(io::Op& op, int res) override;
   void arm();
-  uint32_t local_slot();  // slot of the datagram's destination address (0 = none)
+  void handle(size_t i, size_t len);
+  void flush();
+  // Fills mh's name and pktinfo control for a reply from local slot `local`.
+  void address(msghdr& mh, const dnscache::Peer& peer, uint32_t local, uint8_t* control);
+  uint32_t local_slot(msghdr& mh);  // slot of the datagram's destination address (0 = none)
 
   int fd_;
   uint32_t id_;
   bool wildcard_;
+  uint32_t batch_;
   io::Op recv_;
-  sockaddr_storage peer_{};
-  iovec iov_{};
-  msghdr msg_{};
-  alignas(cmsghdr) uint8_t control_[128];
-  std::vector<uint8_t> buf_;  // one datagram
+  std::vector<Rx> rx_;
+  std::vector<mmsghdr> rx_vec_;
+  std::unique_ptr<uint8_t[]> rx_bytes_;  // batch_ x kMaxDatagram, touched only as filled
+  bool in_batch_ = false;
+  std::vector<Tx> tx_;
+  std::vector<mmsghdr> tx_vec_;
+  std::unique_ptr<uint8_t[]> tx_bytes_;  // batch_ x kReplySlot
+  size_t tx_count_ = 0;
   std::vector<Local> locals_;
 };
 

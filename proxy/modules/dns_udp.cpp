@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -33,9 +34,11 @@ bool transient(int err) {
 
 // ------------------------------------------------------------ UdpServer --
 
-DnsModule::UdpServer::UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id)
-    : Part(m), fd_(s.udp_fd), id_(id), wildcard_(is_wildcard(s.address)), recv_(this, 0),
-      buf_(kMaxDatagram) {
+DnsModule::UdpServer::UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id, uint32_t batch)
+    : Part(m), fd_(s.udp_fd), id_(id), wildcard_(is_wildcard(s.address)), batch_(std::max<uint32_t>(batch, 1)),
+      recv_(this, 0), rx_(batch_), rx_vec_(batch_),
+      rx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(size_t{batch_} * kMaxDatagram)), tx_(batch_),
+      tx_vec_(batch_), tx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(size_t{batch_} * kReplySlot)) {
   if (wildcard_) {
     // Replies must leave from the address the query was sent to.
     int one = 1;
@@ -53,17 +56,22 @@ void DnsModule::UdpServer::start() {
 }
 
 void DnsModule::UdpServer::arm() {
-  iov_ = {buf_.data(), buf_.size()};
-  msg_ = {};
-  msg_.msg_name = &peer_;
-  msg_.msg_namelen = sizeof peer_;
-  msg_.msg_iov = &iov_;
-  msg_.msg_iovlen = 1;
-  if (wildcard_) {
-    msg_.msg_control = control_;
-    msg_.msg_controllen = sizeof control_;
+  for (uint32_t i = 0; i < batch_; ++i) {
+    Rx& r = rx_[i];
+    r.iov = {rx_bytes_.get() + size_t{i} * kMaxDatagram, kMaxDatagram};
+    msghdr& mh = rx_vec_[i].msg_hdr;
+    mh = {};
+    mh.msg_name = &r.peer;
+    mh.msg_namelen = sizeof r.peer;
+    mh.msg_iov = &r.iov;
+    mh.msg_iovlen = 1;
+    if (wildcard_) {
+      mh.msg_control = r.control;
+      mh.msg_controllen = sizeof r.control;
+    }
+    rx_vec_[i].msg_len = 0;
   }
-  loop()->recvmsg(recv_, fd_, &msg_);
+  loop()->recvmmsg(recv_, fd_, rx_vec_.data(), batch_);
 }
 
 void DnsModule::UdpServer::close() {
@@ -76,30 +84,40 @@ void DnsModule::UdpServer::on_complete(io::Op&, int res) {
     closing_completion();
     return;
   }
-  if (res >= 0) {
-    ++m_->glue_.udp_queries;
-    if (msg_.msg_flags & MSG_TRUNC) {
-      ++m_->glue_.udp_oversized;
-    } else {
-      dnscache::Peer p;
-      std::memcpy(&p.addr, &peer_, std::min<size_t>(msg_.msg_namelen, sizeof p.addr));
-      p.len = msg_.msg_namelen;
-      p.transport = dnscache::Transport::kUdp;
-      // The engine echoes conn_id: which socket, and which local address to answer from.
-      p.conn_id = (uint64_t{id_} << 32) | local_slot();
-      m_->client_query({buf_.data(), static_cast<size_t>(res)}, p);
-    }
-  } else if (res != -ECANCELED && !transient(-res)) {
-    LOG_WARN("dns: udp recvmsg: %s; this socket stops serving", std::strerror(-res));
+  if (res > 0) {
+    // Replies to this batch are queued and leave together (flush), unless the
+    // socket gets closed meanwhile (a handler cannot close it: only reloads do).
+    in_batch_ = true;
+    for (int i = 0; i < res && i < static_cast<int>(batch_); ++i) handle(i, rx_vec_[i].msg_len);
+    in_batch_ = false;
+    flush();
+  } else if (res < 0 && res != -ECANCELED && !transient(-res)) {
+    LOG_WARN("dns: udp recvmmsg: %s; this socket stops serving", std::strerror(-res));
     return;
   }
   if (!closing_) arm();
 }
 
-uint32_t DnsModule::UdpServer::local_slot() {
+void DnsModule::UdpServer::handle(size_t i, size_t len) {
+  ++m_->glue_.udp_queries;
+  msghdr& mh = rx_vec_[i].msg_hdr;
+  if (mh.msg_flags & MSG_TRUNC) {
+    ++m_->glue_.udp_oversized;
+    return;
+  }
+  dnscache::Peer p;
+  std::memcpy(&p.addr, &rx_[i].peer, std::min<size_t>(mh.msg_namelen, sizeof p.addr));
+  p.len = mh.msg_namelen;
+  p.transport = dnscache::Transport::kUdp;
+  // The engine echoes conn_id: which socket, and which local address to answer from.
+  p.conn_id = (uint64_t{id_} << 32) | local_slot(mh);
+  m_->client_query({static_cast<const uint8_t*>(rx_[i].iov.iov_base), len}, p);
+}
+
+uint32_t DnsModule::UdpServer::local_slot(msghdr& mh) {
   if (!wildcard_) return 0;
   Local l;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg_); c; c = CMSG_NXTHDR(&msg_, c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo pi;
       std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
@@ -126,42 +144,85 @@ uint32_t DnsModule::UdpServer::local_slot() {
   return static_cast<uint32_t>(locals_.size());
 }
 
-void DnsModule::UdpServer::reply(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local) {
-  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
-  msghdr mh{};
+void DnsModule::UdpServer::address(msghdr& mh, const dnscache::Peer& peer, uint32_t local, uint8_t* control) {
   mh.msg_name = const_cast<sockaddr_storage*>(&peer.addr);
   mh.msg_namelen = peer.len;
+  mh.msg_control = nullptr;
+  mh.msg_controllen = 0;
+  if (local == 0 || local > locals_.size()) return;
+  const Local& l = locals_[local - 1];
+  constexpr size_t kSpace = CMSG_SPACE(sizeof(in6_pktinfo));
+  std::memset(control, 0, kSpace);
+  mh.msg_control = control;
+  mh.msg_controllen = kSpace;
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  if (l.family == AF_INET) {
+    in_pktinfo pi{};
+    pi.ipi_spec_dst = l.addr4;
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    mh.msg_controllen = CMSG_SPACE(sizeof pi);
+  } else {
+    in6_pktinfo pi{};
+    pi.ipi6_addr = l.addr6;
+    pi.ipi6_ifindex = static_cast<unsigned>(l.ifindex);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    mh.msg_controllen = CMSG_SPACE(sizeof pi);
+  }
+}
+
+void DnsModule::UdpServer::reply(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local) {
+  if (in_batch_ && bytes.size() <= kReplySlot) {
+    if (tx_count_ == batch_) flush();  // more replies than queries (never in practice): bounded
+    const size_t i = tx_count_++;
+    Tx& t = tx_[i];
+    uint8_t* data = tx_bytes_.get() + i * kReplySlot;
+    std::memcpy(data, bytes.data(), bytes.size());
+    std::memcpy(&t.peer, &peer.addr, sizeof t.peer);
+    t.iov = {data, bytes.size()};
+    msghdr& mh = tx_vec_[i].msg_hdr;
+    mh = {};
+    mh.msg_iov = &t.iov;
+    mh.msg_iovlen = 1;
+    address(mh, peer, local, t.control);
+    mh.msg_name = &t.peer;  // the queued copy, not the engine's
+    return;
+  }
+  iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
+  msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
-  if (local > 0 && local <= locals_.size()) {
-    const Local& l = locals_[local - 1];
-    mh.msg_control = control;
-    cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-    if (l.family == AF_INET) {
-      in_pktinfo pi{};
-      pi.ipi_spec_dst = l.addr4;
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof pi);
-      std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-      mh.msg_controllen = CMSG_SPACE(sizeof pi);
-    } else {
-      in6_pktinfo pi{};
-      pi.ipi6_addr = l.addr6;
-      pi.ipi6_ifindex = static_cast<unsigned>(l.ifindex);
-      c->cmsg_level = IPPROTO_IPV6;
-      c->cmsg_type = IPV6_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof pi);
-      std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-      mh.msg_controllen = CMSG_SPACE(sizeof pi);
-    }
-  }
+  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
+  address(mh, peer, local, control);
   // Non-blocking, like any UDP server: a reply that would block is dropped.
   if (::sendmsg(fd_, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
     ++m_->glue_.udp_send_errors;
     LOG_DEBUG("dns: udp reply: %s", std::strerror(errno));
   }
+}
+
+// Sends the queued replies; sendmmsg stops at the first failing message, which
+// is counted and skipped (non-blocking: a reply that would block is dropped).
+void DnsModule::UdpServer::flush() {
+  size_t done = 0;
+  for (int guard = 0; done < tx_count_ && guard < static_cast<int>(batch_) + 1; ++guard) {
+    int n = ::sendmmsg(fd_, tx_vec_.data() + done, static_cast<unsigned>(tx_count_ - done),
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    ++m_->glue_.udp_send_errors;
+    LOG_DEBUG("dns: udp reply: %s", n < 0 ? std::strerror(errno) : "nothing sent");
+    ++done;
+  }
+  tx_count_ = 0;
 }
 
 // ---------------------------------------------------------- UpstreamUdp --

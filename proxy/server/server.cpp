@@ -227,6 +227,7 @@ void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std:
     if (c->dns && dns) {
       m.config.dns.options = dns;
       m.config.dns.tcp_idle = c->dns->tcp_idle;
+      m.config.dns.udp_batch = c->dns->udp_batch;
       for (const conf::Address& a : c->dns->listen)
         m.config.dns.sockets.push_back(
             {a, bound.at(dns_key(a, SOCK_DGRAM)).fds[w], bound.at(dns_key(a, SOCK_STREAM)).fds[w]});

@@ -120,6 +120,7 @@ dns:
   allow: ["10.0.0.0/8"]
   upstream_timeout: 800ms
   tcp_idle: 20s
+  udp_batch: 8
 mdns:
   interfaces: [eth0, wlan0]
   hostname: edge-1
@@ -320,6 +321,7 @@ TEST_CASE("a full config loads every key with the right values") {
   CHECK(d.allow[0].str() == "10.0.0.0/8");
   CHECK(d.upstream_timeout == 800ms);
   CHECK(d.tcp_idle == 20s);
+  CHECK(d.udp_batch == 8);
 
   REQUIRE(c.mdns);
   const Mdns& m = *c.mdns;
@@ -448,6 +450,7 @@ mdns: {}
   CHECK(d.cache.serve_stale == 24h);
   CHECK(d.upstream_timeout == 1500ms);
   CHECK(d.tcp_idle == 10s);
+  CHECK(d.udp_batch == 32);
   const Mdns& m = *c.mdns;
   CHECK(m.hostname == "portico");
   CHECK(m.ipv4);
