@@ -25,6 +25,16 @@ std::shared_ptr<const conf::Config> AdminShared::config() const {
   return config_;
 }
 
+void AdminShared::set_clusters(ClusterMap m) {
+  std::lock_guard<std::mutex> lock(mu_);
+  clusters_ = std::move(m);
+}
+
+AdminShared::ClusterMap AdminShared::clusters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return clusters_;
+}
+
 std::string AdminShared::last_reload_error() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_error_;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +16,7 @@
 #include "proxy/io/loop.hpp"
 #include "proxy/l4/stats.hpp"
 #include "proxy/modules/mdns_table.hpp"
+#include "proxy/upstream/cluster.hpp"
 
 namespace portico::server {
 
@@ -32,12 +34,17 @@ struct AdminShared {
 
   void set_config(std::shared_ptr<const conf::Config> c, bool ok, std::string error);
   std::shared_ptr<const conf::Config> config() const;
+  // The running generation's clusters by name (health, ejection, breakers).
+  using ClusterMap = std::map<std::string, std::shared_ptr<upstream::SharedCluster>>;
+  void set_clusters(ClusterMap m);
+  ClusterMap clusters() const;
   std::string last_reload_error() const;
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const conf::Config> config_;
   std::string last_error_;
+  ClusterMap clusters_;
 };
 
 // Bounds of the admin server.

@@ -387,20 +387,37 @@ std::string render_clusters(const AdminShared& s) {
     for (const conf::Cluster& c : cfg->clusters)
       for (const conf::Endpoint& e : c.endpoints) eps[{c.name, e.address.str()}];
   sum_endpoints(s, eps);
+  const AdminShared::ClusterMap running = s.clusters();
+  const TimeNs now = monotonic_now();
   Json j;
   j.obj().key("clusters").arr();
   if (cfg) {
     for (const conf::Cluster& c : cfg->clusters) {
       j.obj().key("name").str(c.name).key("lb").str(conf::lb_name(c.lb));
       j.key("discovery").str(discovery_name(c.discovery.kind));
-      j.key("health_checked").boolean(false);  // active health checks are not wired in this build
+      j.key("health_checked").boolean(c.health_check.has_value());
       j.key("endpoints").arr();
-      for (const conf::Endpoint& e : c.endpoints) {
-        const EndpointSum& t = eps[{c.name, e.address.str()}];
-        j.obj().key("address").str(e.address.str()).key("weight").num(e.weight).key("priority").num(e.priority);
-        j.key("health").str("unknown").key("ejected").boolean(false);
-        j.key("requests").num(t.requests).key("connect_failures").num(t.connect_failures).key("active").num(t.active);
-        j.end();
+      auto it = running.find(c.name);
+      if (it != running.end() && it->second) {
+        // The live set (discovered endpoints included) with health state.
+        for (const upstream::EndpointStatus& e : it->second->describe(now)) {
+          const EndpointSum& t = eps[{c.name, e.address}];
+          j.obj().key("address").str(e.address).key("weight").num(e.weight).key("priority").num(e.priority);
+          j.key("health").str(e.healthy ? "up" : "down").key("ejected").boolean(e.ejected);
+          if (e.ejected) j.key("ejected_ms").num(static_cast<uint64_t>(e.ejected_for / kNsPerMs));
+          j.key("available").boolean(e.available).key("reason").str(e.reason);
+          j.key("connections").num(e.connections).key("pending").num(e.pending);
+          j.key("requests").num(t.requests).key("connect_failures").num(t.connect_failures).key("active").num(t.active);
+          j.end();
+        }
+      } else {
+        for (const conf::Endpoint& e : c.endpoints) {
+          const EndpointSum& t = eps[{c.name, e.address.str()}];
+          j.obj().key("address").str(e.address.str()).key("weight").num(e.weight).key("priority").num(e.priority);
+          j.key("health").str("unknown").key("ejected").boolean(false);
+          j.key("requests").num(t.requests).key("connect_failures").num(t.connect_failures).key("active").num(t.active);
+          j.end();
+        }
       }
       j.end().end();
     }

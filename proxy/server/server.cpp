@@ -209,6 +209,7 @@ void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std:
     clusters.push_back(std::move(sc));
   }
   clusters_ = std::move(by_name);
+  admin_->set_clusters(clusters_);
   const std::optional<conf::Address> nameserver = discovery_nameserver(*c);
   for (size_t w = 0; w < workers_.size(); ++w) {
     WorkerMessage m{WorkerMessage::Kind::kConfig, {}};

@@ -31,7 +31,8 @@ def run(t: TestContext) -> None:
       - {{ name: hello, match: {{ path: "/" }}, respond: {{ status: 200, body: "{body}" }} }}
   - {{ name: relay, bind: "127.0.0.1:{tcp}", protocol: tcp, cluster: echo }}
 """, clusters=f"""
-  - {{ name: echo, endpoints: [ "{echo.endpoint}", "127.0.0.1:1" ] }}
+  - {{ name: echo, endpoints: [ "{echo.endpoint}", "127.0.0.1:1" ],
+      health_check: {{ type: tcp, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }} }}
 """)
 
     p = t.start_portico(config("one"), [ListenerSpec("127.0.0.1", web), ListenerSpec("127.0.0.1", ap)])
@@ -64,6 +65,19 @@ def run(t: TestContext) -> None:
     check([c["name"] for c in cl] == ["echo"], f"/clusters names: {cl}")
     check([e["address"] for e in cl[0]["endpoints"]] == [echo.endpoint, "127.0.0.1:1"], f"/clusters: {cl}")
     check(all("health" in e for e in cl[0]["endpoints"]), "endpoints carry a health field")
+    # The tcp health check finds 127.0.0.1:1 closed: /clusters shows it down, the echo up.
+    deadline = time.monotonic() + 5
+    while True:
+        st, _, body = admin(ap, "/clusters", token=TOKEN)
+        eps = {e["address"]: e for e in json.loads(body)["clusters"][0]["endpoints"]}
+        if eps["127.0.0.1:1"]["health"] == "down" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check(cl[0]["health_checked"] is True, f"/clusters: health_checked {cl[0]}")
+    check(eps[echo.endpoint]["health"] == "up" and eps[echo.endpoint]["available"], f"/clusters echo: {eps}")
+    check(eps["127.0.0.1:1"]["health"] == "down" and not eps["127.0.0.1:1"]["available"],
+          f"/clusters: the closed endpoint is not down: {eps}")
+    check(eps["127.0.0.1:1"]["reason"] != "", f"/clusters: no reason for down: {eps}")
 
     st, _, body = admin(ap, "/config", token=TOKEN)
     check(st == 200, f"/config: {st}")
