@@ -6,6 +6,9 @@ pinned to --proxy-core, the load on --load-core:
   full      full handshakes: `openssl s_time -new` (never resumes) + one GET each
   resumed   resumed handshakes: `openssl s_time -reuse` (session tickets) + one GET each
   keepalive keep-alive HTTPS requests: wrk -t1 -c<connections>
+  idle      memory: Rss growth of the server (/proc/PID/smaps_rollup) from --idle-low to
+            --idle-high idle TLS 1.3 keep-alive connections (each did one GET first),
+            per connection
 
 Reports the client-side rate and the work per CPU-second of the server process
 (utime+stime from /proc), and ratios to nginx. Run through `scripts/bench tls`,
@@ -17,6 +20,9 @@ import argparse
 import datetime
 import os
 import re
+import resource
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -114,6 +120,55 @@ def wrk(args, port, seconds):
     return int(m.group(1)), float(m.group(2))
 
 
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                return int(line.split()[1]) * 1024
+    raise Failed("no Rss in smaps_rollup")
+
+
+def idle_memory(p, port, low, high):
+    """Bytes of server Rss per idle TLS keep-alive connection, between low and high open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = high + 256
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    conns = []
+
+    def open_to(n):
+        deadline = time.monotonic() + 120
+        while len(conns) < n:
+            if time.monotonic() > deadline:
+                raise Failed(f"idle connections: only {len(conns)} of {n} opened in 120 s")
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                server_hostname="bench.example.test")
+            conns.append(s)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: bench.example.test\r\n\r\n")
+            got = b""
+            while BODY.encode() not in got:
+                b = s.recv(4096)
+                if not b:
+                    raise Failed("idle connections: the server closed one")
+                got += b
+
+    try:
+        open_to(low)
+        time.sleep(1)
+        r_low = rss_bytes(p.pid)
+        open_to(high)
+        time.sleep(1)
+        r_high = rss_bytes(p.pid)
+        return (r_high - r_low) / (high - low)
+    finally:
+        for s in conns:
+            s.close()
+
+
 def measure(p, fn):
     c0 = cpu_seconds(p.pid)
     n, secs = fn()
@@ -144,6 +199,8 @@ def main():
     ap.add_argument("--proxy-core", type=int, default=0)
     ap.add_argument("--load-core", type=int, default=1)
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--idle-low", type=int, default=500)
+    ap.add_argument("--idle-high", type=int, default=2500)
     args = ap.parse_args()
     procs = Procs(os.path.join(args.tmp, "pids"))
     cert, key = make_cert(args.tmp)
@@ -168,6 +225,7 @@ def main():
                 r["full"] = measure(p, lambda: s_time(args, port, "new", args.seconds))
                 r["resumed"] = measure(p, lambda: s_time(args, port, "reuse", args.seconds))
                 r["keepalive"] = measure(p, lambda: wrk(args, port, args.seconds))
+                r["idle"] = idle_memory(p, port, args.idle_low, args.idle_high)
                 rows[name] = r
                 procs.stop(p)
             except Failed as e:
@@ -197,21 +255,25 @@ def report(rows, args, busy):
            f"{args.seconds}s per test; full/resumed: openssl s_time (-new / -reuse, one GET each); "
            f"keep-alive: wrk -t1 -c{args.connections}. Other load on the machine before each server: "
            + ", ".join(f"{b:.0f}%" for b in busy) + ".", "",
-           "| server | full /s | full per CPU-s | resumed /s | resumed per CPU-s | keep-alive req/s | keep-alive per CPU-s |",
-           "|---|---|---|---|---|---|---|"]
+           "| server | full /s | full per CPU-s | resumed /s | resumed per CPU-s | keep-alive req/s | keep-alive per CPU-s "
+           f"| B/idle TLS conn ({args.idle_low}->{args.idle_high}) |",
+           "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         if isinstance(r, str):
-            out.append(f"| {name} | {r} | | | | | |")
+            out.append(f"| {name} | {r} | | | | | | |")
             continue
         cells = []
         for k in ("full", "resumed", "keepalive"):
             cells += [f"{r[k]['rate']:.0f}", f"{r[k]['per_cpu_s']:.0f}" if r[k]["per_cpu_s"] else "-"]
+        cells.append(f"{r['idle']:.0f}")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     n, pt = rows.get("nginx"), rows.get("portico")
     if isinstance(n, dict) and isinstance(pt, dict):
         out += ["", "portico / nginx, work per CPU-second: " + ", ".join(
             f"{k} {pt[k]['per_cpu_s'] / n[k]['per_cpu_s']:.2f}x" for k in ("full", "resumed", "keepalive")
             if pt[k]["per_cpu_s"] and n[k]["per_cpu_s"])]
+        if pt["idle"] > 0:
+            out.append(f"idle TLS connection memory, nginx / portico: {n['idle'] / pt['idle']:.2f}x")
     return "\n".join(out) + "\n"
 
 
