@@ -430,6 +430,12 @@ std::string render_clusters(const AdminShared& s) {
       for (const auto& inst : list->instances) {
         j.obj().key("type").str(list->type).key("instance").str(inst.instance.name);
         j.key("host").str(inst.instance.host).key("port").num(inst.instance.port);
+        j.key("priority").num(inst.instance.priority).key("weight").num(inst.instance.weight);
+        j.key("addresses").arr();
+        for (const auto& a : inst.instance.addresses) j.str(a.to_string());
+        j.end().key("txt").arr();  // "key=value", or "key" for a boolean attribute (RFC 6763 6.4)
+        for (const auto& t : inst.instance.txt) j.str(t.has_value ? t.key + "=" + t.value : t.key);
+        j.end().key("signature_verified").boolean(inst.instance.signature_verified);
         j.key("interface").str(inst.interface).key("self").boolean(inst.self).end();
       }
     }

@@ -145,13 +145,13 @@ def parse_fields(text: str) -> dict:
 
 
 def mdns_config(hostname: str, services: str = "[]", browse: str = "[_http._tcp]", extra: str = "",
-                interfaces: str = "[]", workers: int = 2) -> str:
+                interfaces: str = "[]", workers: int = 2, admin: str = "null") -> str:
     """A portico config with only an mdns section (no listeners)."""
     return (f"workers: {workers}\n"
             "event_loop: auto\n"
             "drain_timeout: 5s\n"
             "log: { level: info }\n"
-            "admin: { bind: null }\n"
+            f"admin: {{ bind: {admin} }}\n"
             "mdns:\n"
             f"  hostname: {hostname}\n"
             f"  interfaces: {interfaces}\n"
