@@ -138,10 +138,19 @@ struct Listener {
   Protocol protocol = Protocol::kTcp;
   std::optional<ListenerTls> tls;
   std::vector<Cidr> proxy_protocol_from;
+  // TCP_DEFER_ACCEPT: the kernel hands a connection over only once its first
+  // bytes arrived (one wake-up per new connection instead of two). Unset =
+  // on for http and TLS listeners (the client speaks first), off for plain tcp.
+  std::optional<bool> defer_accept;
   ListenerTimeouts timeouts;
   ListenerLimits limits;
   std::vector<Route> routes;           // http
   std::optional<std::string> cluster;  // tcp / udp
+
+  bool defers_accept() const {
+    if (protocol == Protocol::kUdp || bind.family() == AF_UNIX) return false;
+    return defer_accept.value_or(protocol == Protocol::kHttp || tls.has_value());
+  }
 };
 
 struct Endpoint {
@@ -283,6 +292,11 @@ struct Config {
     Size buffer_size = 64 * 1024;     // one pool buffer
     uint32_t buffers = 256;           // pool buffers per worker (16 MiB at 64 KiB)
     uint32_t ring_entries = 4096;     // io_uring submission queue entries
+    // io_uring: once a completion is ready, wait up to this long for
+    // batch_wait_events of them before handling (IORING_FEAT_MIN_TIMEOUT,
+    // Linux 6.12+). 0 = off: handle each wake-up at once.
+    Duration batch_wait = Duration::zero();
+    uint32_t batch_wait_events = 16;
   } runtime;
 
   const Cluster* find_cluster(std::string_view name) const {

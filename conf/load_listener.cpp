@@ -289,8 +289,8 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
   marks.path = path;
   l.mark = mark_of(n);
   Fields f(r, n, path, "listener",
-           {"name", "bind", "protocol", "tls", "proxy_protocol_from", "timeouts", "limits",
-            "routes", "cluster"});
+           {"name", "bind", "protocol", "tls", "proxy_protocol_from", "defer_accept", "timeouts",
+            "limits", "routes", "cluster"});
   if (!f.ok()) {
     ctx.listeners.push_back(marks);
     return;
@@ -313,6 +313,7 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
         if (auto c = r.cidr((*items)[i], idx(f.sub("proxy_protocol_from"), i)))
           l.proxy_protocol_from.push_back(*c);
   }
+  if (bool d = false; f.boolean("defer_accept", d)) l.defer_accept = d;
   if (const YAML::Node* t = f.get("timeouts")) {
     Fields tf(r, *t, f.sub("timeouts"), "timeouts", {"header", "idle", "handshake", "connect", "linger"});
     if (tf.ok()) {
@@ -370,6 +371,8 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
       r.error(*f.key_node("routes"), f.sub("routes"),
               std::string("a ") + proto + " listener takes no 'routes' (routes are for http)");
   }
+  if (l.protocol == Protocol::kUdp && l.defer_accept.value_or(false))
+    r.error(*f.get("defer_accept"), f.sub("defer_accept"), "defer_accept is for tcp and http listeners");
   if (l.protocol == Protocol::kUdp && marks.bind_ok && l.bind.family() == AF_UNIX)
     r.error(marks.bind, f.sub("bind"), "a udp listener cannot bind a unix socket");
   ctx.listeners.push_back(marks);

@@ -119,8 +119,11 @@ void load_admin(Reader& r, const YAML::Node& n, Admin& admin) {
 }
 
 void load_runtime(Reader& r, const YAML::Node& n, Config::Runtime& rt) {
-  Fields f(r, n, "runtime", "runtime", {"buffer_size", "buffers", "ring_entries"});
+  Fields f(r, n, "runtime", "runtime",
+           {"buffer_size", "buffers", "ring_entries", "batch_wait", "batch_wait_events"});
   if (!f.ok()) return;
+  f.duration("batch_wait", rt.batch_wait, Duration::zero(), std::chrono::milliseconds(10));
+  f.integer("batch_wait_events", rt.batch_wait_events, 2, 1024);
   f.size("buffer_size", rt.buffer_size, 4 * kKiB, kMiB);
   f.integer("buffers", rt.buffers, 64, 1048576);
   f.integer("ring_entries", rt.ring_entries, 64, 32768);

@@ -1,7 +1,9 @@
 #include "proxy/http/connection.hpp"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -325,6 +327,7 @@ class HttpConnection final : private io::OpHandler,
   bool keep_alive_ = true;
   bool is_head_ = false;
   bool request_has_body_ = false;
+  bool request_read_ = false;     // the parser saw the end of the current request
   bool chunked_up_ = false;    // request body re-chunked to the upstream
   bool chunked_down_ = false;  // response body chunked to the client
   bool close_delimited_ = false;  // response body ends when we close
@@ -748,6 +751,7 @@ void HttpConnection::on_head() {
   is_head_ = h.is_head();
   request_has_body_ = h.body != BodyKind::kNone && !(h.body == BodyKind::kLength && h.content_length == 0);
   upgrade_requested_ = h.websocket();
+  request_read_ = false;
   last_activity_ = env_->loop->now();
   arm_deadline();
 
@@ -795,6 +799,7 @@ void HttpConnection::on_body(std::string_view data) {
 
 void HttpConnection::on_request_complete() {
   req_ = Req::kComplete;
+  request_read_ = true;
   if (action_ == Action::kProxy && up_ && chunked_up_) up_->send("0\r\n\r\n", 5);
   if (action_ == Action::kProxy && up_ && up_->queued() == 0 && up_->connected()) request_sent_ = true;
   if (resp_ == Resp::kDone) exchange_done();
@@ -1514,9 +1519,15 @@ void HttpConnection::log_access() {
 // until the client closes, the linger deadline, or kMaxLingerBytes. Closing
 // with unread input would make the kernel answer with a reset, which can
 // destroy the response in flight (the client never sees its 400 or 413).
+// Lingering exists so that a client whose request (or pipelined requests) we
+// did not read gets our last response instead of a reset. When everything the
+// client sent has been read and nothing more is waiting in the socket, there
+// is nothing to protect: close at once, as nginx does (lingering_close on).
 void HttpConnection::start_lingering() {
   if (lingering_ || closing_) return;
-  if (client_eof_ || tunnel_) {
+  int pending = 0;
+  if (client_eof_ || tunnel_ ||
+      (request_read_ && in_.empty() && ::ioctl(fd_, SIOCINQ, &pending) == 0 && pending == 0)) {
     close_now(false);
     return;
   }

@@ -83,6 +83,8 @@ struct LoopOptions {
   uint32_t ring_entries = 4096;  // io_uring submission queue size
   uint32_t buffer_size = 64 * 1024;
   uint32_t buffers = 256;        // pool buffers; io_uring lends most to the kernel
+  uint32_t batch_wait_us = 0;    // io_uring: min-wait batching (0 = off), see runtime.batch_wait
+  uint32_t batch_wait_events = 16;
 };
 
 class Loop {

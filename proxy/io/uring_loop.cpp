@@ -1,6 +1,8 @@
 #include "proxy/io/uring_loop.hpp"
 
 #include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@ namespace portico::io {
 namespace {
 constexpr uint64_t kInternal = 0;  // user_data of cancel SQEs: ignored
 constexpr unsigned kBatch = 256;
+constexpr uint32_t kFeatMinTimeout = 1u << 15;  // IORING_FEAT_MIN_TIMEOUT (Linux 6.12), newer than our headers
 
 // liburing 2.3 (Debian 12) has no io_uring_setup_buf_ring: map the ring
 // ourselves and register it.
@@ -167,6 +170,14 @@ bool UringLoop::init(const LoopOptions& o, std::string& why) {
     return false;
   }
   ring_ok_ = true;
+  if (o.batch_wait_us > 0) {
+    if (ring_.features & kFeatMinTimeout) {
+      batch_wait_us_ = o.batch_wait_us;
+      batch_wait_events_ = o.batch_wait_events;
+    } else {
+      LOG_WARN("runtime.batch_wait: this kernel lacks io_uring min-wait (Linux 6.12+): ignored");
+    }
+  }
   // Lend most of the pool to the kernel as a provided-buffer ring; keep a
   // quarter (at least 16) for buffers the proxy fills itself.
   uint32_t keep = std::max<uint32_t>(16, pool_->count() / 4);
@@ -412,6 +423,27 @@ void UringLoop::dispatch(Op& op, int res, uint32_t flags) {
   }
 }
 
+// submit + wait with a minimum batch timeout: once one completion is ready the
+// kernel keeps the task asleep up to batch_wait_us_ for batch_wait_events_ of
+// them (with DEFER_TASKRUN it is not even woken before that many are queued).
+// liburing 2.3 predates io_uring_submit_and_wait_min_timeout: publish the SQ
+// tail as it does, then enter with the extended argument.
+int UringLoop::submit_and_wait_batch(const __kernel_timespec* ts) {
+  io_uring_sq& sq = ring_.sq;
+  if (sq.sqe_head != sq.sqe_tail) {
+    sq.sqe_head = sq.sqe_tail;
+    io_uring_smp_store_release(sq.ktail, sq.sqe_tail);
+  }
+  const unsigned to_submit = sq.sqe_tail - io_uring_smp_load_acquire(sq.khead);
+  io_uring_getevents_arg arg{};
+  arg.sigmask_sz = _NSIG / 8;
+  arg.pad = batch_wait_us_;  // min_wait_usec in newer headers
+  arg.ts = reinterpret_cast<uint64_t>(ts);
+  long r = ::syscall(__NR_io_uring_enter, ring_.ring_fd, to_submit, batch_wait_events_,
+                     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+  return r < 0 ? -errno : static_cast<int>(r);
+}
+
 void UringLoop::run_once(TimeNs max_wait_ns) {
   update_now();
   io_uring_cqe* cqe = nullptr;
@@ -426,7 +458,7 @@ void UringLoop::run_once(TimeNs max_wait_ns) {
       ts.tv_nsec = w % kNsPerSec;
       tsp = &ts;
     }
-    int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
+    int r = batch_wait_us_ ? submit_and_wait_batch(tsp) : io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
       LOG_ERROR("io_uring_submit_and_wait: %s", std::strerror(-r));
   }

@@ -49,8 +49,12 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   void defer_final(Op& op, int res);
   void on_buffer_released(Buffer* b) override;
 
+  int submit_and_wait_batch(const __kernel_timespec* ts);
+
   io_uring ring_{};
   bool ring_ok_ = false;
+  uint32_t batch_wait_us_ = 0;  // 0 = off, or the kernel lacks IORING_FEAT_MIN_TIMEOUT
+  uint32_t batch_wait_events_ = 16;
   unsigned setup_flags_ = 0;
   io_uring_buf_ring* br_ = nullptr;
   uint32_t br_entries_ = 0;

@@ -7,7 +7,9 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -123,6 +125,24 @@ bool choose_backend(conf::EventLoop configured, io::Backend& out, bool& allow_fa
   return true;
 }
 
+namespace {
+
+// TCP_DEFER_ACCEPT on every socket of a listener (applied again on reload, so
+// a changed setting reaches sockets that are kept). The kernel waits for the
+// first bytes up to the first-read deadline portico enforces anyway.
+void set_defer_accept(const conf::Listener& l, const std::vector<int>& fds) {
+  int secs = 0;
+  if (l.defers_accept()) {
+    auto d = l.tls ? l.timeouts.handshake : l.protocol == conf::Protocol::kHttp ? l.timeouts.header : l.timeouts.idle;
+    secs = static_cast<int>(std::clamp<int64_t>(std::chrono::ceil<std::chrono::seconds>(d).count(), 1, 3600));
+  }
+  for (int fd : fds)
+    if (fd >= 0 && ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) < 0)
+      LOG_WARN("listener %s: TCP_DEFER_ACCEPT: %s", l.name.c_str(), std::strerror(errno));
+}
+
+}  // namespace
+
 bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err) {
   std::vector<int> created;
   // Binds `n` sockets (the rest of the workers get -1), or reuses the running ones under `key`.
@@ -157,6 +177,7 @@ bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, 
     // served by the first worker only.
     const size_t n = l.bind.family() == AF_UNIX ? 1 : workers_.size();
     if (!bind(key_of(l), l.bind, type, n, "listener " + l.name + " (" + l.bind.str() + ")")) return false;
+    if (type == SOCK_STREAM && l.bind.family() != AF_UNIX) set_defer_accept(l, out.at(key_of(l)).fds);
   }
   if (c.dns) {
     for (const conf::Address& a : c.dns->listen) {
@@ -268,6 +289,9 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   opts.ring_entries = config->runtime.ring_entries;
   opts.buffer_size = static_cast<uint32_t>(config->runtime.buffer_size);
   opts.buffers = config->runtime.buffers;
+  opts.batch_wait_us = static_cast<uint32_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(config->runtime.batch_wait).count());
+  opts.batch_wait_events = config->runtime.batch_wait_events;
   for (size_t i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), cpus[i % cpus.size()], backend,
                                                 fallback, opts));
