@@ -123,6 +123,9 @@ TEST_CASE("out-of-range numbers, sizes and durations give the bounds") {
         Lines{"e.yaml:2:16: runtime.buffer_size: must be between 4KiB and 1MiB, got 2MiB",
               "e.yaml:3:12: runtime.buffers: must be between 64 and 1048576, got 10",
               "e.yaml:4:17: runtime.ring_entries: must be between 64 and 32768, got 65536"});
+  CHECK(errors_of("runtime: { batch_wait: 20ms, batch_wait_events: 1 }\n") ==
+        Lines{"e.yaml:1:24: runtime.batch_wait: must be between 0s and 10ms, got 20ms",
+              "e.yaml:1:49: runtime.batch_wait_events: must be between 2 and 1024, got 1"});
   CHECK(errors_of("drain_timeout: 2h\n") ==
         Lines{"e.yaml:1:16: drain_timeout: must be between 0s and 1h, got 2h"});
   CHECK(errors_of("clusters:\n"
@@ -217,6 +220,17 @@ TEST_CASE("duplicate listener names, cluster names and bind addresses") {
               "address"});
   CHECK(errors_of("clusters:\n  - { name: c, endpoints: [\"127.0.0.1:1\", \"127.0.0.1:1\"] }\n") ==
         Lines{"e.yaml:2:43: clusters[0].endpoints[1]: duplicate endpoint 127.0.0.1:1"});
+}
+
+TEST_CASE("defer_accept is a boolean for tcp and http listeners") {
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: u, bind: \"127.0.0.1:7000\", cluster: c, protocol: udp, defer_accept: true }\n" +
+                  kCluster) ==
+        Lines{"e.yaml:2:81: listeners[0].defer_accept: defer_accept is for tcp and http listeners"});
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c, defer_accept: sometimes }\n" +
+                  kCluster)
+            .size() == 1);
 }
 
 TEST_CASE("references to undefined clusters") {

@@ -131,7 +131,7 @@ mdns:
   signing: { key: k.pem, trusted_keys: [a.pem, b.pem] }
   ipv4: true
   ipv6: false
-runtime: { buffer_size: 32KiB, buffers: 1024, ring_entries: 256 }
+runtime: { buffer_size: 32KiB, buffers: 1024, ring_entries: 256, batch_wait: 50us, batch_wait_events: 8 }
 )";
 
 }  // namespace
@@ -347,6 +347,24 @@ TEST_CASE("a full config loads every key with the right values") {
   CHECK(c.runtime.buffer_size == 32 * 1024);
   CHECK(c.runtime.buffers == 1024);
   CHECK(c.runtime.ring_entries == 256);
+  CHECK(c.runtime.batch_wait == std::chrono::microseconds(50));
+  CHECK(c.runtime.batch_wait_events == 8);
+}
+
+TEST_CASE("defer_accept defaults: on for http and TLS, off for plain tcp and udp") {
+  Listener l;
+  l.bind = *parse_address("127.0.0.1:1");
+  l.protocol = Protocol::kHttp;
+  CHECK(l.defers_accept());
+  l.protocol = Protocol::kTcp;
+  CHECK_FALSE(l.defers_accept());
+  l.tls = ListenerTls{};
+  CHECK(l.defers_accept());
+  l.defer_accept = false;
+  CHECK_FALSE(l.defers_accept());
+  l.protocol = Protocol::kUdp;
+  l.defer_accept = true;
+  CHECK_FALSE(l.defers_accept());
 }
 
 TEST_CASE("absent keys take their defaults") {
