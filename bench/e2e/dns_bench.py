@@ -348,17 +348,7 @@ def main():
     finally:
         procs.stop_all()
 
-    info = machine_info(args)
-    for k, argv in (("unbound", ["unbound", "-V"]), ("dnsmasq", ["dnsmasq", "-v"]),
-                    ("dnsperf", ["dnsperf", "-h"])):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            lines = [x for x in (r.stdout + r.stderr).splitlines() if "ersion" in x]
-            info[k] = lines[0].strip() if lines else "unknown"
-        except (OSError, subprocess.TimeoutExpired):
-            info[k] = "unavailable"
-    info.pop("haproxy", None)
-    info.pop("nginx", None)
+    info = machine_info(args, tools=("unbound", "dnsmasq", "dnsperf"))
     params = {"names": args.names, "seconds": args.seconds, "warm_seconds": args.warm_seconds,
               "clients": args.clients, "outstanding": args.outstanding, "reps": args.reps,
               "udp_batch": args.udp_batch or "default", "server_core": args.server_core,

@@ -467,9 +467,7 @@ def main():
     finally:
         procs.stop_all()
 
-    info = machine_info(args)
-    info["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True,
-                                 timeout=10).stdout.splitlines()[0].strip()
+    info = machine_info(args, tools=("haproxy", "nginx", "wrk"))
     params = {"duration": args.duration, "warmup": args.warmup,
               "connections": args.connections, "reps": args.reps,
               "idle_low": args.idle_low, "idle_high": args.idle_high,
