@@ -138,10 +138,9 @@ def launch(spec, args, procs):
         argv = pin + ["unbound", "-d", "-c", path]
     else:
         argv = pin + dnsmasq_argv(port, up, tmp)
-        conf, path = " ".join(argv[3:]), None
-    if path:
-        with open(path, "w") as f:
-            f.write(conf)
+        conf, path = " ".join(argv[3:]), f"{tmp}/{slug}.argv"  # no config file: its argv
+    with open(path, "w") as f:
+        f.write(conf if conf.endswith("\n") else conf + "\n")
     p = procs.start(argv, f"{tmp}/{slug}.log", env=env)
     try:
         wait_bound(p, port, args.start_timeout, spec["name"])

@@ -99,6 +99,15 @@ def wait_for_quiet(max_seconds, threshold_pct=15.0):
             return busy
 
 
+def rss_bytes(pid):
+    """Rss of the whole process from /proc/PID/smaps_rollup (kB there)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                return int(line.split()[1]) * 1024
+    raise Failed("no Rss in smaps_rollup")
+
+
 def tail(path, n=15):
     try:
         with open(path, errors="replace") as f:
