@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import all_report  # noqa: E402
-from harness import cpu_model, loadavg, memory_mib, tool_versions, version_of  # noqa: E402
+from harness import loadavg, machine_info, memory_mib, tail, tool_versions, version_of  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUITES = {  # name: (harness script, time limit in seconds for a full run / a quick one)
@@ -42,10 +42,9 @@ class Interrupted(Exception):
 
 
 def machine():
-    return {"cpu": cpu_model(), "nproc": os.cpu_count(),
-            "kernel": version_of(["uname", "-srvm"]),
-            "os": version_of(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
-            "memory_mib": memory_mib(), "loadavg_start": loadavg()}
+    m = machine_info(None, tools=())
+    return {"cpu": m["cpu"], "nproc": m["nproc"], "kernel": version_of(["uname", "-srvm"]),
+            "os": m["os"], "memory_mib": memory_mib(), "loadavg_start": m["loadavg"]}
 
 
 def kill_listed(pid_file):
@@ -114,7 +113,7 @@ def run_suite(name, args, run_dir):
         elif not found:
             rec["failed"] = "wrote no results"
     if "failed" in rec:
-        rec["log_tail"] = tail_text(os.path.join(run_dir, log_rel))
+        rec["log_tail"] = tail(os.path.join(run_dir, log_rel), 8)
     return rec
 
 
@@ -125,14 +124,6 @@ def copy_configs(src, dst):
     os.makedirs(dst, exist_ok=True)
     for f in files:
         shutil.copy(f, dst)
-
-
-def tail_text(path, n=8):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:]).rstrip()
-    except OSError:
-        return ""
 
 
 def save(run_dir, run):
@@ -165,6 +156,8 @@ def main():
     started = datetime.datetime.now()
     name = f"all-{started:%Y-%m-%d-%H%M}" + ("-quick" if args.quick else "")
     run_dir = os.path.join(args.out_dir, name)
+    if os.path.exists(run_dir):  # a second run within the minute
+        run_dir += f"-{started:%S}"
     os.makedirs(run_dir, exist_ok=True)
     run = {"started": started.isoformat(timespec="seconds"), "quick": args.quick,
            "suites_requested": suites, "machine": machine(),

@@ -203,7 +203,7 @@ def _gp_str(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def chart_script(suite, results, terminal, output):
+def chart_script(suite, results, terminal, output, note=""):
     """gnuplot script and data for the suite's chart: one row of panels per workload,
     efficiency (with the target line) on the left, raw rate on the right."""
     rows = chart_rows(suite, results)
@@ -225,7 +225,7 @@ def chart_script(suite, results, terminal, output):
                      "failed" if "failed" in r else num(v)]
         data.append("\t".join(cols))
     targets = {t.key: t for t in SUITES[suite]["rows"] if t.kind == "ratio" and t.higher}
-    title = f"{SUITES[suite]['title']}: portico vs peers (higher is better)"
+    title = f"{SUITES[suite]['title']}: portico vs peers (higher is better){note}"
     gp = [f"set terminal {terminal} size 1100,{60 + 330 * len(panels)} font 'sans,10'",
           f"set output {_gp_str(output)}",
           "set termoption noenhanced",
@@ -257,15 +257,15 @@ def chart_script(suite, results, terminal, output):
     return "\n".join(gp) + "\n", "\n".join(data) + "\n"
 
 
-def draw_chart(suite, results, out_dir):
-    """Writes out_dir/<suite>.png; returns None, or why it could not."""
+def draw_chart(suite, results, out_dir, note=""):
+    """Writes out_dir/<suite>.png (note: added to its title); returns None, or why not."""
     rows = chart_rows(suite, results)
     if not rows:
         return "no row to draw"
     err = ""
     for terminal in ("pngcairo", "png"):
         # The script and its data stay in charts/<suite>/ (gnuplot chart.gp there redraws).
-        script, data = chart_script(suite, results, terminal, f"../../{suite}.png")
+        script, data = chart_script(suite, results, terminal, f"../../{suite}.png", note)
         work = os.path.join(out_dir, "charts", suite)
         os.makedirs(work, exist_ok=True)
         with open(os.path.join(work, "data"), "w") as f:
@@ -419,7 +419,8 @@ def write(run_dir, latest=None):
     """Draws the charts, writes run_dir/report.md (and `latest` with links into run_dir);
     returns the report's path."""
     run, data = load(run_dir)
-    charts = {s: draw_chart(s, d["results"], run_dir) for s, d in data.items()}
+    note = " - QUICK SMOKE RUN, not a measurement" if run.get("quick") else ""
+    charts = {s: draw_chart(s, d["results"], run_dir, note) for s, d in data.items()}
     run["configs"] = {s: sorted(os.listdir(os.path.join(run_dir, "configs", s)))
                       for s in run.get("suites_requested", [])
                       if os.path.isdir(os.path.join(run_dir, "configs", s))}
