@@ -167,7 +167,7 @@ TOOLS = [
 
 
 def git_commit():
-    """The commit portico was built from, '+dirty' when the tree has changes, and its subject."""
+    """The commit portico was built from and its subject, noting uncommitted changes."""
     head = version_of(["git", "-C", ROOT, "log", "-1", "--format=%H %s"])
     dirty = version_of(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
     return head + (" (+ uncommitted changes)" if dirty not in ("unknown", "unavailable")
