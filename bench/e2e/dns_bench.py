@@ -138,10 +138,9 @@ def launch(spec, args, procs):
         argv = pin + ["unbound", "-d", "-c", path]
     else:
         argv = pin + dnsmasq_argv(port, up, tmp)
-        conf, path = " ".join(argv[3:]), None
-    if path:
-        with open(path, "w") as f:
-            f.write(conf)
+        conf, path = " ".join(argv[3:]), f"{tmp}/{slug}.argv"  # no config file: its argv
+    with open(path, "w") as f:
+        f.write(conf if conf.endswith("\n") else conf + "\n")
     p = procs.start(argv, f"{tmp}/{slug}.log", env=env)
     try:
         wait_bound(p, port, args.start_timeout, spec["name"])
@@ -348,17 +347,7 @@ def main():
     finally:
         procs.stop_all()
 
-    info = machine_info(args)
-    for k, argv in (("unbound", ["unbound", "-V"]), ("dnsmasq", ["dnsmasq", "-v"]),
-                    ("dnsperf", ["dnsperf", "-h"])):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            lines = [x for x in (r.stdout + r.stderr).splitlines() if "ersion" in x]
-            info[k] = lines[0].strip() if lines else "unknown"
-        except (OSError, subprocess.TimeoutExpired):
-            info[k] = "unavailable"
-    info.pop("haproxy", None)
-    info.pop("nginx", None)
+    info = machine_info(args, tools=("unbound", "dnsmasq", "dnsperf"))
     params = {"names": args.names, "seconds": args.seconds, "warm_seconds": args.warm_seconds,
               "clients": args.clients, "outstanding": args.outstanding, "reps": args.reps,
               "udp_batch": args.udp_batch or "default", "server_core": args.server_core,

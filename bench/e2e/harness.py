@@ -1,5 +1,6 @@
-"""Shared pieces of the end-to-end peer comparisons (bench/e2e/l4.py, http_bench.py):
-process bookkeeping, loopback ports, CPU accounting from /proc, the quiet-machine wait.
+"""Shared pieces of the end-to-end peer comparisons (bench/e2e/l4.py, http_bench.py,
+tls_bench.py, dns_bench.py, all.py): process bookkeeping, loopback ports, CPU accounting
+from /proc, the quiet-machine wait, machine and tool versions, writing the results.
 Used by one harness process (single-threaded); every child goes through Procs."""
 import json
 import os
@@ -98,6 +99,15 @@ def wait_for_quiet(max_seconds, threshold_pct=15.0):
             return busy
 
 
+def rss_bytes(pid):
+    """Rss of the whole process from /proc/PID/smaps_rollup (kB there)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Rss:"):
+                return int(line.split()[1]) * 1024
+    raise Failed("no Rss in smaps_rollup")
+
+
 def tail(path, n=15):
     try:
         with open(path, errors="replace") as f:
@@ -126,30 +136,92 @@ def run_json(argv, timeout):
         raise Failed(f"load client printed no result: {out.stderr.strip()[:200]}")
 
 
-def machine_info(args):
-    def cmd(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "unavailable"
-    cpu = "unknown"
+def version_of(argv, match=None):
+    """The first line a version command prints (stdout then stderr), or its first line
+    containing `match`; "unavailable" when it cannot run."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    lines = [x.strip() for x in (r.stdout + r.stderr).splitlines() if x.strip()]
+    if match:
+        lines = [x for x in lines if match in x]
+    return lines[0] if lines else "unknown"
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# (name, argv, line filter) of every tool and peer a comparison uses.
+TOOLS = [
+    ("nginx", ["nginx", "-v"], None),
+    ("haproxy", ["haproxy", "-v"], None),
+    ("unbound", ["unbound", "-V"], "ersion"),
+    ("dnsmasq", ["dnsmasq", "-v"], None),
+    ("wrk", ["wrk", "-v"], None),
+    ("dnsperf", ["dnsperf", "-h"], "ersion"),
+    ("openssl", ["openssl", "version"], None),
+    ("gcc", ["gcc", "--version"], None),
+    ("python3", ["python3", "--version"], None),
+    ("gnuplot", ["gnuplot", "--version"], None),
+]
+
+
+def git_commit():
+    """The commit portico was built from and its subject, noting uncommitted changes."""
+    head = version_of(["git", "-C", ROOT, "log", "-1", "--format=%H %s"])
+    dirty = version_of(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    return head + (" (+ uncommitted changes)" if dirty not in ("unknown", "unavailable")
+                   else "")
+
+
+def tool_versions(portico):
+    """{name: version line} for portico (binary and commit) and every tool in TOOLS."""
+    out = {"portico": version_of([portico, "--version"]) if portico else "not built",
+           "portico commit": git_commit()}
+    for name, argv, match in TOOLS:
+        out[name] = version_of(argv, match)
+    return out
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
+def memory_mib():
+    """{MemTotal, MemAvailable} in MiB from /proc/meminfo."""
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, rest = line.split(":", 1)
+            if key in ("MemTotal", "MemAvailable"):
+                out[key] = int(rest.split()[0]) // 1024
+    return out
+
+
+def cpu_model():
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return {
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine_info(args, tools=("haproxy", "nginx")):
+    """What a suite report records: cores, CPU, kernel, OS, the versions of `tools`
+    (names in TOOLS), the portico commit, the load average now."""
+    info = {
         "nproc": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "kernel": platform.release(),
-        "os": cmd(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
-        "haproxy": cmd(["haproxy", "-v"]),
-        "nginx": cmd(["nginx", "-v"]),
-        "portico": cmd(["git", "-C", root, "log", "-1", "--format=%h %s"]),
-        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "os": version_of(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "portico": version_of(["git", "-C", ROOT, "log", "-1", "--format=%h %s"]),
+        "loadavg": loadavg(),
     }
+    for name, argv, match in TOOLS:
+        if name in tools:
+            info[name] = version_of(argv, match)
+    return info
 
 
 def write_report(suite, out_dir, started, md, info, params, results):

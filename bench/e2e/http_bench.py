@@ -22,7 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_report  # noqa: E402
 from harness import (Failed, write_report, Procs, cpu_seconds, first_error, free_port,  # noqa: E402
-                     listening, machine_info, system_busy_seconds, tail, wait_for_quiet)
+                     listening, machine_info, rss_bytes, system_busy_seconds, tail,
+                     wait_for_quiet)
 
 BODY = "portico-bench 64-byte body 0123456789abcdefghijklmnopqrstuvwxyz\n"
 assert len(BODY) == 64
@@ -269,15 +270,6 @@ def measure(p, origin, spec, args, seconds):
 
 # ---------------------------------------------------------------- idle memory
 
-def rss_bytes(pid):
-    """Rss of the whole process from /proc/PID/smaps_rollup (kB there)."""
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Rss:"):
-                return int(line.split()[1]) * 1024
-    raise Failed("no Rss in smaps_rollup")
-
-
 def _read_event(idle, timeout):
     """The idle client's next JSON line, waiting at most `timeout` seconds."""
     ready, _, _ = select.select([idle.stdout], [], [], timeout)
@@ -467,9 +459,7 @@ def main():
     finally:
         procs.stop_all()
 
-    info = machine_info(args)
-    info["wrk"] = subprocess.run(["wrk", "-v"], capture_output=True, text=True,
-                                 timeout=10).stdout.splitlines()[0].strip()
+    info = machine_info(args, tools=("haproxy", "nginx", "wrk"))
     params = {"duration": args.duration, "warmup": args.warmup,
               "connections": args.connections, "reps": args.reps,
               "idle_low": args.idle_low, "idle_high": args.idle_high,

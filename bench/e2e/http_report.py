@@ -1,4 +1,5 @@
 """Formats the HTTP comparison (bench/e2e/http_bench.py) as a terminal table and as Markdown."""
+import report_common as rc
 
 COLUMNS = [  # (key, header, format); None values print as "-"
     ("req_s", "req/s", "{:.0f}"),
@@ -32,83 +33,22 @@ def _with_direct(results):
     return results
 
 
-def _cells(row):
-    if "failed" in row:
-        return [row["failed"]] + [""] * (len(COLUMNS) - 1)
-    return ["-" if row.get(key) is None else fmt.format(row[key]) for key, _, fmt in COLUMNS]
-
-
-def _peer(results, name):
-    for r in results:
-        if r["name"] == name and "failed" not in r:
-            return r
-    return None
-
-
 def ratios(results):
     """[(portico row name, metric label, vs nginx, vs haproxy, vs better peer)]."""
-    out = []
-    peers = {n: _peer(results, n) for n in PEERS}
-    for row in results:
-        if row["kind"] != "portico" or "failed" in row:
-            continue
-        for key, label, higher in RATIO_METRICS:
-            mine = row.get(key)
-            vals = {n: (p.get(key) if p else None) for n, p in peers.items()}
-
-            def ratio(v):
-                if not v or not mine:
-                    return "n/a"
-                return f"{mine / v:.2f}x" if higher else f"{v / mine:.2f}x"
-            present = [v for v in vals.values() if v]
-            best = (max(present) if higher else min(present)) if present else None
-            out.append((row["name"], label, ratio(vals["nginx"]), ratio(vals["haproxy"]),
-                        ratio(best)))
-    return out
+    return rc.ratios(results, RATIO_METRICS, PEERS)
 
 
 def text_table(results):
     _with_direct(results)
-    headers = ["proxy"] + [h for _, h, _ in COLUMNS]
-    rows = []
-    for r in results:
-        cells = _cells(r)
-        name = r["name"]
-        rows.append([name, cells[0]] if "failed" in r else [name] + cells)
-    full = [r for r in rows if len(r) == len(headers)]
-    widths = [max([len(h)] + [len(r[i]) for r in full]) for i, h in enumerate(headers)]
-    widths[0] = max([widths[0]] + [len(r[0]) for r in rows])
-    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
-                       enumerate(zip(headers, widths)))]
-    for r in rows:
-        if len(r) == 2:
-            lines.append(r[0].ljust(widths[0]) + "  " + r[1])
-        else:
-            lines.append("  ".join(c.rjust(w) if i else c.ljust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths))))
-    rat = ratios(results)
-    if rat:
-        lines.append("")
-        lines.append(f"{'portico':18} {'metric':36} {'/nginx':>8} {'/haproxy':>9} "
-                     f"{'/best peer':>10}")
-        for name, label, n, h, b in rat:
-            lines.append(f"{name:18} {label:36} {n:>8} {h:>9} {b:>10}")
-    return "\n".join(lines)
+    return rc.text_table(results, COLUMNS, "proxy", PEERS, ratios(results), 36,
+                         mark_info=False)
 
 
 def markdown(results, info, params, started):
     _with_direct(results)
     md = [f"# HTTP/1.1 proxy comparison, {started:%Y-%m-%d %H:%M}", ""]
-    md += ["## Machine", "",
-           f"- nproc: {info['nproc']} ({info['cpu']})",
-           f"- kernel: {info['kernel']}; OS: {info['os']}",
-           f"- haproxy: {info['haproxy']}",
-           f"- nginx: {info['nginx']}",
-           f"- wrk: {info['wrk']}",
-           f"- portico: {info['portico']}",
-           f"- load average at start: {' '.join(info['loadavg'])} (the machine is shared; "
-           "numbers are noisy)",
-           f"- RLIMIT_NOFILE of the harness and every process it starts: {params['nofile']}",
+    md += rc.md_machine(info, ("haproxy", "nginx", "wrk"))
+    md += [f"- RLIMIT_NOFILE of the harness and every process it starts: {params['nofile']}",
            ""]
     md += ["## Method", "",
            f"- Proxy pinned to core {params['proxy_core']} (one worker / one thread); the "
@@ -148,34 +88,14 @@ def markdown(results, info, params, started):
            "users, kernel threads), in % of one core, from /proc/stat. High values mean the "
            "row was disturbed; before each round of a proxy the harness waits (bounded) for "
            "a quiet machine.", ""]
-    md += ["## Results", "",
-           "| proxy | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
-           "|---|" + "---:|" * len(COLUMNS)]
-    for r in results:
-        md.append(f"| {r['name']} | " + " | ".join(_cells(r)) + " |")
-    md.append("")
-    noisy = [r["name"] for r in results if "failed" not in r and r["other_pct"] > 25]
-    if noisy:
-        md += [f"**Disturbed run**: other work on the shared machine used more than 25% of a "
-               f"core during the runs of {', '.join(noisy)} (column other%). Treat these "
-               "numbers as indicative and re-run on a quiet machine.", ""]
+    md += ["## Results", ""] + rc.md_results(results, COLUMNS, "proxy", mark_info=False)
+    md += rc.md_noisy(results)
     mem = [r for r in results if "failed" not in r and r.get("mem")]
     if mem:
         md += ["Idle memory detail (median Rss at the two steps): " + ", ".join(
             f"{r['name']}: {r['rss_low_mib']:.1f} -> {r['rss_high_mib']:.1f} MiB"
             for r in mem), ""]
-    rat = ratios(results)
     md += ["## Ratios (>1 means portico is better)", ""]
-    if rat:
-        md += ["| portico | metric | vs nginx | vs haproxy | vs better peer |",
-               "|---|---|---:|---:|---:|"]
-        md += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rat]
-    else:
-        md.append("No portico row was measured, so there are no ratios.")
-    md.append("")
-    md += ["## Generated configs", "", "### origin (nginx)", "", "```",
-           params["origin_conf"].rstrip(), "```", ""]
-    for r in results:
-        if r.get("conf"):
-            md += [f"### {r['name']}", "", "```", r["conf"].rstrip(), "```", ""]
+    md += rc.md_ratios(ratios(results), ["vs nginx", "vs haproxy", "vs better peer"])
+    md += rc.md_configs(results, [("origin (nginx)", params["origin_conf"])])
     return "\n".join(md)

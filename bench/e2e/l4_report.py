@@ -1,4 +1,5 @@
 """Formats the L4 comparison (bench/e2e/l4.py) as a terminal table and as Markdown."""
+import report_common as rc
 
 COLUMNS = [  # (key, header, format)
     ("mib_s", "stream MiB/s", "{:.0f}"),
@@ -20,78 +21,19 @@ RATIO_METRICS = [
 PEERS = ("haproxy", "nginx")
 
 
-def _cells(row):
-    if "failed" in row:
-        return [row["failed"]] + [""] * (len(COLUMNS) - 1)
-    return [fmt.format(row[key]) for key, _, fmt in COLUMNS]
-
-
-def _peer(results, name):
-    for r in results:
-        if r["name"] == name and "failed" not in r:
-            return r
-    return None
-
-
 def ratios(results):
     """[(portico row name, metric label, vs haproxy, vs nginx, vs better peer)]."""
-    out = []
-    peers = {n: _peer(results, n) for n in PEERS}
-    for row in results:
-        if row["kind"] != "portico" or "failed" in row:
-            continue
-        for key, label in RATIO_METRICS:
-            vals = {n: (p[key] if p else None) for n, p in peers.items()}
-            def ratio(v):
-                return f"{row[key] / v:.2f}x" if v else "n/a"
-            present = [v for v in vals.values() if v]
-            best = max(present) if present else None
-            out.append((row["name"], label, ratio(vals["haproxy"]), ratio(vals["nginx"]),
-                        ratio(best)))
-    return out
+    return rc.ratios(results, RATIO_METRICS, PEERS)
 
 
 def text_table(results):
-    headers = ["proxy"] + [h for _, h, _ in COLUMNS]
-    rows = []
-    for r in results:
-        cells = _cells(r)
-        name = r["name"] + (" (info)" if r.get("info") else "")
-        if "failed" in r:
-            rows.append([name, cells[0]])
-        else:
-            rows.append([name] + cells)
-    full = [r for r in rows if len(r) == len(headers)]
-    widths = [max([len(h)] + [len(r[i]) for r in full]) for i, h in enumerate(headers)]
-    widths[0] = max([widths[0]] + [len(r[0]) for r in rows])
-    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in
-                       enumerate(zip(headers, widths)))]
-    for r in rows:
-        if len(r) == 2:
-            lines.append(r[0].ljust(widths[0]) + "  " + r[1])
-        else:
-            lines.append("  ".join(c.rjust(w) if i else c.ljust(w)
-                                   for i, (c, w) in enumerate(zip(r, widths))))
-    rat = ratios(results)
-    if rat:
-        lines.append("")
-        lines.append(f"{'portico':18} {'metric':28} {'/haproxy':>9} {'/nginx':>9} {'/best peer':>10}")
-        for name, label, h, n, b in rat:
-            lines.append(f"{name:18} {label:28} {h:>9} {n:>9} {b:>10}")
-    return "\n".join(lines)
+    return rc.text_table(results, COLUMNS, "proxy", PEERS, ratios(results), 28)
 
 
 def markdown(results, info, params, started):
     gib = params["bytes"] / 1024 ** 3
     md = [f"# L4 (TCP) proxy comparison, {started:%Y-%m-%d %H:%M}", ""]
-    md += ["## Machine", "",
-           f"- nproc: {info['nproc']} ({info['cpu']})",
-           f"- kernel: {info['kernel']}; OS: {info['os']}",
-           f"- haproxy: {info['haproxy']}",
-           f"- nginx: {info['nginx']}",
-           f"- portico: {info['portico']}",
-           f"- load average at start: {' '.join(info['loadavg'])} (the machine is shared; "
-           "numbers are noisy)", ""]
+    md += rc.md_machine(info, ("haproxy", "nginx")) + [""]
     md += ["## Method", "",
            f"- Proxy pinned to core {params['proxy_core']} (one worker / one thread); origin "
            f"and load client pinned to core {params['load_core']}.",
@@ -113,35 +55,14 @@ def markdown(results, info, params, started):
            "users, kernel threads), in % of one core, from /proc/stat. High values mean the "
            "row was disturbed; before each round of a proxy the harness waits (bounded) for a quiet "
            "machine.", ""]
-    md += ["## Results", "",
-           "| proxy | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
-           "|---|" + "---:|" * len(COLUMNS)]
-    for r in results:
-        name = r["name"] + (" (info)" if r.get("info") else "")
-        md.append(f"| {name} | " + " | ".join(_cells(r)) + " |")
-    md.append("")
-    noisy = [r["name"] for r in results if "failed" not in r and r["other_pct"] > 25]
-    if noisy:
-        md += [f"**Disturbed run**: other work on the shared machine used more than 25% of a "
-               f"core during the runs of {', '.join(noisy)} (column other%). Treat these "
-               "numbers as indicative and re-run on a quiet machine.", ""]
+    md += ["## Results", ""] + rc.md_results(results, COLUMNS, "proxy") + rc.md_noisy(results)
     load = [r for r in results if "failed" not in r]
     if load:
         md += ["Load side (client + origin) CPU% on its core, to spot a saturated load "
                "generator: " + ", ".join(
                    f"{r['name']}: stream {r['stream_load_pct']:.0f}%, storm "
                    f"{r['storm_load_pct']:.0f}%" for r in load), ""]
-    rat = ratios(results)
     md += ["## Ratios (portico / peer; >1 means portico is better)", ""]
-    if rat:
-        md += ["| portico | metric | / haproxy | / nginx | / better peer |",
-               "|---|---|---:|---:|---:|"]
-        md += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rat]
-    else:
-        md.append("No portico row was measured, so there are no ratios.")
-    md.append("")
-    md += ["## Generated configs", ""]
-    for r in results:
-        if r.get("conf"):
-            md += [f"### {r['name']}", "", "```", r["conf"].rstrip(), "```", ""]
+    md += rc.md_ratios(ratios(results), ["/ haproxy", "/ nginx", "/ better peer"])
+    md += rc.md_configs(results)
     return "\n".join(md)

@@ -11,8 +11,9 @@ pinned to --proxy-core, the load on --load-core:
             per connection
 
 Reports the client-side rate and the work per CPU-second of the server process
-(utime+stime from /proc), and ratios to nginx. Run through `scripts/bench tls`,
-which owns TMP and kills what is listed in TMP/pids on the way out.
+(utime+stime from /proc), and ratios to nginx, HAProxy and the better of the two, for
+each portico loop backend. Writes bench/results/tls-<date>.md and .json. Run through
+`scripts/bench tls`, which owns TMP and kills what is listed in TMP/pids on the way out.
 Deviation from the issue's plan: no origin behind the proxies (each answers
 itself), so the numbers are TLS + HTTP parsing cost only.
 """
@@ -21,6 +22,7 @@ import datetime
 import os
 import re
 import resource
+import signal
 import socket
 import ssl
 import subprocess
@@ -28,7 +30,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failed, Procs, cpu_seconds, first_error, free_port, listening, wait_for_quiet  # noqa: E402
+import tls_report  # noqa: E402
+from harness import (Failed, Procs, cpu_seconds, first_error, free_port, listening,  # noqa: E402
+                     machine_info, rss_bytes, system_busy_seconds, wait_for_quiet,
+                     write_report)
 
 BODY = "portico-bench 64-byte body 0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -98,10 +103,17 @@ frontend tls_in
 """
 
 
+def _run(argv, timeout):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout).stdout
+    except subprocess.TimeoutExpired:
+        raise Failed(f"{argv[3]} timed out after {timeout}s")
+
+
 def s_time(args, port, mode, seconds):
     argv = ["taskset", "-c", str(args.load_core), "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
             f"-{mode}", "-time", str(seconds), "-www", "/"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = _run(argv, seconds + 30)
     # "<n> connections in <t> real seconds, <b> bytes read per connection" (wall time; the
     # other line's seconds are the client's user CPU time)
     m = re.search(r"(\d+) connections in ([\d.]+) real seconds", out)
@@ -113,19 +125,11 @@ def s_time(args, port, mode, seconds):
 def wrk(args, port, seconds):
     argv = ["taskset", "-c", str(args.load_core), "wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s",
             f"https://127.0.0.1:{port}/"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30).stdout
+    out = _run(argv, seconds + 30)
     m = re.search(r"(\d+) requests in ([\d.]+)s", out)
     if not m or "Non-2xx" in out:
         raise Failed(f"wrk: {out.strip()[-200:]}")
     return int(m.group(1)), float(m.group(2))
-
-
-def rss_bytes(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Rss:"):
-                return int(line.split()[1]) * 1024
-    raise Failed("no Rss in smaps_rollup")
 
 
 def idle_memory(p, port, low, high):
@@ -170,76 +174,31 @@ def idle_memory(p, port, low, high):
 
 
 def measure(p, fn):
-    c0 = cpu_seconds(p.pid)
+    """One load run against server p: its count and rate, the server's CPU seconds, and
+    the CPU the rest of the machine used meanwhile (minus the load client's)."""
+    c0, s0 = cpu_seconds(p.pid), system_busy_seconds()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     n, secs = fn()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.poll() is not None:
+        raise Failed(f"server died during the run (exit {p.returncode})")
     cpu = cpu_seconds(p.pid) - c0
-    return {"n": n, "rate": n / secs, "cpu": cpu, "per_cpu_s": n / cpu if cpu > 0 else None}
+    client = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    other = max(0.0, system_busy_seconds() - s0 - cpu - client)
+    return {"n": n, "seconds": secs, "rate": n / secs, "cpu_s": cpu,
+            "per_cpu_s": n / cpu if cpu > 0 else None, "client_cpu_s": client,
+            "other_pct": 100 * other / secs}
 
 
 def run_server(args, procs, name, port, argv, log):
     p = procs.start(["taskset", "-c", str(args.proxy_core), *argv], log)
-    for _ in range(100):
-        if listening(port):
-            break
-        if p.poll() is not None:
-            raise Failed(f"{name} did not start: {first_error(log)}")
+    deadline = time.monotonic() + 5
+    while not listening(port):
+        if p.poll() is not None or time.monotonic() > deadline:
+            procs.stop(p)
+            raise Failed(f"{name} did not start: {first_error(log) or 'not listening after 5 s'}")
         time.sleep(0.05)
-    else:
-        raise Failed(f"{name} is not listening: {first_error(log)}")
     return p
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build-dir", default="build")
-    ap.add_argument("--portico", default="")
-    ap.add_argument("--tmp", required=True)
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=50)
-    ap.add_argument("--proxy-core", type=int, default=0)
-    ap.add_argument("--load-core", type=int, default=1)
-    ap.add_argument("--out", default="bench/results")
-    ap.add_argument("--idle-low", type=int, default=500)
-    ap.add_argument("--idle-high", type=int, default=2500)
-    args = ap.parse_args()
-    procs = Procs(os.path.join(args.tmp, "pids"))
-    cert, key = make_cert(args.tmp)
-    rows = {}
-    servers = [("portico", lambda port: (["env", "PORTICO_EVENT_LOOP=io_uring", args.portico, "-c", write(
-                   args.tmp, "portico.yaml", portico_conf(port, cert, key))])),
-               ("nginx", lambda port: (["nginx", "-c", write(args.tmp, "nginx.conf", nginx_conf(port, cert, key, args.tmp))])),
-               ("haproxy", lambda port: (["haproxy", "-f", write(args.tmp, "haproxy.cfg", haproxy_conf(
-                   port, os.path.join(args.tmp, "bench.both.pem")))]))]
-    busy = []
-    try:
-        for name, argv_of in servers:
-            if name == "portico" and not args.portico:
-                rows[name] = "portico not built"
-                continue
-            port = free_port()
-            try:
-                busy.append(wait_for_quiet(20))
-                p = run_server(args, procs, name, port, argv_of(port), os.path.join(args.tmp, f"{name}.log"))
-                time.sleep(0.3)
-                r = {}
-                r["full"] = measure(p, lambda: s_time(args, port, "new", args.seconds))
-                r["resumed"] = measure(p, lambda: s_time(args, port, "reuse", args.seconds))
-                r["keepalive"] = measure(p, lambda: wrk(args, port, args.seconds))
-                r["idle"] = idle_memory(p, port, args.idle_low, args.idle_high)
-                rows[name] = r
-                procs.stop(p)
-            except Failed as e:
-                rows[name] = str(e)
-            print(f"{name}: {rows[name]}", file=sys.stderr)
-    finally:
-        procs.stop_all()
-    md = report(rows, args, busy)
-    print(md)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"tls-{datetime.date.today().isoformat()}.md")
-    with open(path, "w") as f:
-        f.write(md)
-    print(f"written to {path}", file=sys.stderr)
 
 
 def write(tmp, name, text):
@@ -249,33 +208,120 @@ def write(tmp, name, text):
     return path
 
 
-def report(rows, args, busy):
-    out = [f"# TLS termination, {datetime.datetime.now().isoformat(timespec='minutes')}", "",
-           f"TLS 1.3, ECDSA P-256, one worker on core {args.proxy_core}, load on core {args.load_core}, "
-           f"{args.seconds}s per test; full/resumed: openssl s_time (-new / -reuse, one GET each); "
-           f"keep-alive: wrk -t1 -c{args.connections}. Other load on the machine before each server: "
-           + ", ".join(f"{b:.0f}%" for b in busy) + ".", "",
-           "| server | full /s | full per CPU-s | resumed /s | resumed per CPU-s | keep-alive req/s | keep-alive per CPU-s "
-           f"| B/idle TLS conn ({args.idle_low}->{args.idle_high}) |",
-           "|---|---|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        if isinstance(r, str):
-            out.append(f"| {name} | {r} | | | | | | |")
-            continue
-        cells = []
-        for k in ("full", "resumed", "keepalive"):
-            cells += [f"{r[k]['rate']:.0f}", f"{r[k]['per_cpu_s']:.0f}" if r[k]["per_cpu_s"] else "-"]
-        cells.append(f"{r['idle']:.0f}")
-        out.append(f"| {name} | " + " | ".join(cells) + " |")
-    n, pt = rows.get("nginx"), rows.get("portico")
-    if isinstance(n, dict) and isinstance(pt, dict):
-        out += ["", "portico / nginx, work per CPU-second: " + ", ".join(
-            f"{k} {pt[k]['per_cpu_s'] / n[k]['per_cpu_s']:.2f}x" for k in ("full", "resumed", "keepalive")
-            if pt[k]["per_cpu_s"] and n[k]["per_cpu_s"])]
-        if pt["idle"] > 0:
-            out.append(f"idle TLS connection memory, nginx / portico: {n['idle'] / pt['idle']:.2f}x")
-    return "\n".join(out) + "\n"
+def launch(spec, args, procs, cert, key):
+    """Writes the server's config into TMP, starts it pinned to the proxy core."""
+    port, tmp, kind = spec["port"], args.tmp, spec["kind"]
+    if kind == "portico":
+        if not args.portico or not os.access(args.portico, os.X_OK):
+            raise Failed("portico not built")
+        conf = portico_conf(port, cert, key)
+        argv = ["env", f"PORTICO_EVENT_LOOP={spec['loop']}", args.portico, "-c",
+                write(tmp, f"portico-{spec['loop']}.yaml", conf)]
+    elif kind == "nginx":
+        conf = nginx_conf(port, cert, key, tmp)
+        argv = ["nginx", "-c", write(tmp, "nginx.conf", conf), "-p", f"{tmp}/",
+                "-e", f"{tmp}/nginx-error.log"]
+    else:
+        conf = haproxy_conf(port, os.path.join(tmp, "bench.both.pem"))
+        argv = ["haproxy", "-f", write(tmp, "haproxy.cfg", conf), "-db"]
+    spec["conf"] = conf
+    slug = spec["name"].replace(" ", "-")
+    return run_server(args, procs, spec["name"], port, argv, os.path.join(tmp, f"{slug}.log"))
+
+
+def bench_server(spec, args, procs, cert, key):
+    """Full, resumed, keep-alive and idle memory against one server; its row."""
+    p = launch(spec, args, procs, cert, key)
+    try:
+        time.sleep(0.3)
+        port = spec["port"]
+        runs = {"full": measure(p, lambda: s_time(args, port, "new", args.seconds)),
+                "resumed": measure(p, lambda: s_time(args, port, "reuse", args.seconds)),
+                "ka": measure(p, lambda: wrk(args, port, args.seconds))}
+        row = {f"{k}_s": r["rate"] for k, r in runs.items()}
+        row.update({f"{k}_per_cpu_s": r["per_cpu_s"] for k, r in runs.items()})
+        row.update({f"{k}_cpu_pct": 100 * r["cpu_s"] / r["seconds"] for k, r in runs.items()})
+        row["other_pct"] = max(r["other_pct"] for r in runs.values())
+        row["bytes_per_conn"] = idle_memory(p, port, args.idle_low, args.idle_high)
+        row["runs"] = runs
+        return row
+    finally:
+        procs.stop(p)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--portico", default="", help="portico binary ('' = not built)")
+    ap.add_argument("--tmp", required=True, help="scratch dir owned by scripts/bench")
+    ap.add_argument("--seconds", type=int, default=10, help="seconds of each load run")
+    ap.add_argument("--connections", type=int, default=50, help="wrk keep-alive connections")
+    ap.add_argument("--proxy-core", type=int, default=0)
+    ap.add_argument("--load-core", type=int, default=1)
+    ap.add_argument("--idle-low", type=int, default=500)
+    ap.add_argument("--idle-high", type=int, default=2500)
+    ap.add_argument("--only", default="", help="comma list of name substrings, e.g. nginx")
+    ap.add_argument("--wait-quiet", type=float, default=20.0,
+                    help="before each server, wait up to this many seconds for the shared "
+                         "machine to be quiet (0 = do not wait)")
+    ap.add_argument("--out-dir", "--out", dest="out_dir", default="bench/results")
+    ap.add_argument("--no-write", action="store_true", help="print only, write no file")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 2 s per test, 100 -> 600 idle connections, no quiet wait")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.idle_low, args.idle_high, args.wait_quiet = 2, 100, 600, 0
+    if not (1 <= args.seconds <= 120 and 1 <= args.connections <= 1024
+            and 1 <= args.idle_low < args.idle_high <= 20000):
+        ap.error("seconds 1..120, connections 1..1024, 1 <= idle-low < idle-high <= 20000")
+    if (os.cpu_count() or 1) < 2:
+        args.load_core = args.proxy_core
+
+    def on_signal(sig, _frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+    signal.signal(signal.SIGTERM, on_signal)
+
+    procs = Procs(os.path.join(args.tmp, "pids"))
+    started = datetime.datetime.now()
+    cert, key = make_cert(args.tmp)
+    specs = [{"name": f"portico {loop}", "kind": "portico", "loop": loop}
+             for loop in ("io_uring", "epoll")]
+    specs += [{"name": "nginx", "kind": "nginx"}, {"name": "haproxy", "kind": "haproxy"}]
+    if args.only:
+        keep = [x.strip() for x in args.only.split(",")]
+        specs = [s for s in specs if any(k in s["name"] for k in keep)]
+    results = []
+    try:
+        for spec in specs:
+            spec["port"] = free_port()
+            row = {"name": spec["name"], "kind": spec["kind"], "info": False}
+            print(f"bench tls: {spec['name']}", file=sys.stderr, flush=True)
+            try:
+                if args.wait_quiet > 0:
+                    row["quiet_pct"] = wait_for_quiet(args.wait_quiet)
+                row.update(bench_server(spec, args, procs, cert, key))
+            except Failed as e:
+                row["failed"] = str(e)
+                print(f"bench tls: {spec['name']}: {e}", file=sys.stderr)
+            row["conf"] = spec.get("conf")
+            results.append(row)
+    except KeyboardInterrupt:
+        print("bench tls: interrupted", file=sys.stderr)
+        procs.stop_all()
+        return 130
+    finally:
+        procs.stop_all()
+
+    info = machine_info(args, tools=("nginx", "haproxy", "wrk", "openssl"))
+    params = {"seconds": args.seconds, "connections": args.connections,
+              "idle_low": args.idle_low, "idle_high": args.idle_high,
+              "proxy_core": args.proxy_core, "load_core": args.load_core}
+    print(tls_report.text_table(results))
+    md = tls_report.markdown(results, info, params, started)
+    if not args.no_write:
+        write_report("tls", args.out_dir, started, md, info, params, results)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
