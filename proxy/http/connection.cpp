@@ -684,9 +684,9 @@ void HttpConnection::pump_client() {
       if (up_->queued() >= high_water()) pause_client();
       return;
     }
-    if (req_ == Req::kComplete) return;  // one exchange at a time: wait for the response
-    if (out_.bytes() >= high_water() || (up_ && up_->queued() >= high_water())) {
-      pause_client();
+    if (req_ == Req::kComplete) break;  // one exchange at a time: wait for the response
+    if (!in_.empty() && (out_.bytes() >= high_water() || (up_ && up_->queued() >= high_water()))) {
+      pause_client();  // as in pump_upstream: a held end-of-message is collected anyway
       return;
     }
     io::Buffer* b = in_.empty() ? nullptr : in_.front();
@@ -725,8 +725,15 @@ void HttpConnection::pump_client() {
     in_.consumed(static_cast<uint32_t>(r.consumed));
     if (b->remaining() == 0) env_->loop->pool().release(in_.pop());
   }
-  if (!closing_ && client_paused_ && out_.bytes() < high_water() / 2 &&
-      !(up_ && up_->queued() >= high_water() / 2) && in_.empty())
+  if (closing_) return;
+  // Input read ahead while an exchange is still answered (pipelining) is
+  // bounded like output: stop reading at the high-water mark.
+  if (in_.bytes() >= high_water()) {
+    pause_client();
+    return;
+  }
+  if (client_paused_ && out_.bytes() < high_water() / 2 && !(up_ && up_->queued() >= high_water() / 2) &&
+      in_.bytes() < high_water() / 2)
     resume_client();
 }
 
@@ -1282,7 +1289,11 @@ void HttpConnection::pump_upstream() {
       if (out_.bytes() >= high_water()) up_->pause_recv();
       return;
     }
-    if (out_.bytes() >= high_water()) {
+    // Back-pressure stops new input only: with nothing buffered, the parse
+    // below can only collect an event the parser holds (the end of a body
+    // whose last bytes it just returned), and it must not wait for input
+    // that will never come.
+    if (!up_in_.empty() && out_.bytes() >= high_water()) {
       up_->pause_recv();
       flush_client();  // the send may not be armed (called from flush_client itself)
       return;
@@ -1580,7 +1591,18 @@ void HttpConnection::maybe_destroy() {
 // (decrypted into in_, handshake flights and alerts into wire_).
 void HttpConnection::deliver(io::Buffer* b) {
   if (!tls_) {
-    in_.push(b);
+    // A small read goes into the free space of the last buffer: a client
+    // trickling bytes while its previous request is still being answered
+    // holds a few buffers, not one per read (the pool also feeds the
+    // upstream side, which must stay able to receive the response).
+    io::Buffer* tail = in_.back();
+    const uint32_t cap = env_->loop->pool().size();
+    if (tail && b->remaining() <= cap / 4 && cap - tail->len >= b->remaining()) {
+      io::append(env_->loop->pool(), in_, b->readable(), b->remaining());
+      env_->loop->pool().release(b);
+    } else {
+      in_.push(b);
+    }
     pump_client();
     return;
   }
