@@ -364,7 +364,8 @@ void DnsDiscovery::on_complete(io::Op& op, int res) {
   } else if (res > 0) {
     io::Buffer* b = op.take_buffer();
     // MSG_TRUNC: datagram semantics (res is the real size; a larger one was cut: dropped).
-    if (!stopping_ && static_cast<size_t>(res) <= loop_->pool().size()) on_answer(b->readable(), b->remaining(), false);
+    if (!stopping_ && static_cast<size_t>(res) <= loop_->pool().size())
+      on_answer(b->readable(), b->remaining(), false);
     loop_->pool().release(b);
     if (!recv_.armed() && !stopping_) loop_->recv(recv_, fd_, MSG_TRUNC);
     return;

@@ -94,8 +94,9 @@ HealthChecker::HealthChecker(const HealthCheckOptions& options, std::shared_ptr<
 }
 
 TimeNs HealthChecker::jitter() {
-  uint64_t range = options_.jitter >= 0 ? static_cast<uint64_t>(options_.jitter)
-                                         : static_cast<uint64_t>(options_.interval) * options_.jitter_percent / 100;
+  const uint64_t range = options_.jitter >= 0
+                             ? static_cast<uint64_t>(options_.jitter)
+                             : static_cast<uint64_t>(options_.interval) * options_.jitter_percent / 100;
   if (range == 0) return 0;
   return static_cast<TimeNs>((static_cast<unsigned __int128>(rng_.next_u64()) * range) >> 64);
 }
