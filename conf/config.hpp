@@ -162,6 +162,16 @@ struct Endpoint {
 struct Discovery {
   enum class Kind { kNone, kDns, kDnsSrv, kMdns } kind = Kind::kNone;
   std::string name;  // "host:port" for dns, SRV name for dns_srv, service type for mdns
+  uint32_t max_endpoints = 1024;  // addresses kept per answer / mDNS update
+  // dns and dns_srv only:
+  std::optional<Address> nameserver;  // default: the dns module, else resolv.conf
+  Duration timeout = std::chrono::seconds(2);          // one resolution round (UDP and TCP)
+  Duration min_refresh = std::chrono::seconds(1);      // floor of the TTL-driven refresh
+  Duration max_refresh = std::chrono::minutes(5);      // ceiling of it
+  Duration empty_refresh = std::chrono::seconds(5);    // no record (or no TTL) in the answer
+  Duration retry_backoff = std::chrono::seconds(1);    // after a failed round, doubling...
+  Duration max_retry_backoff = std::chrono::seconds(30);  // ...up to this
+  uint32_t max_targets = 64;                           // dns_srv: SRV targets resolved
 };
 
 struct HashKey {
@@ -175,6 +185,12 @@ struct Pool {
 };
 
 struct HealthCheck {
+  // Random delay added to each interval: a percent of the interval or a fixed duration.
+  struct Jitter {
+    bool is_percent = true;
+    uint32_t percent = 10;
+    Duration duration = Duration::zero();
+  };
   enum class Type { kTcp, kHttp } type = Type::kTcp;
   std::string method = "GET";
   std::string path = "/";
@@ -184,12 +200,31 @@ struct HealthCheck {
   Duration timeout = std::chrono::seconds(1);
   uint32_t rise = 2;
   uint32_t fall = 3;
+  Jitter jitter;
+  uint32_t max_in_flight = 256;  // concurrent checks of the cluster
 };
 
 struct Outlier {
   uint32_t consecutive_failures = 5;
   Duration base_ejection = std::chrono::seconds(30);
   uint32_t max_ejection_percent = 50;
+  std::optional<Duration> max_ejection;  // cap of one ejection; default max(300s, base_ejection)
+};
+
+struct RetryBudget {
+  uint32_t percent = 20;         // of the cluster's active requests may be retries...
+  uint32_t min_concurrent = 3;   // ...but at least this many at once
+};
+
+struct RingHashOptions {
+  uint32_t points_per_weight = 160;
+  uint32_t max_points = 1u << 21;  // 16 bytes each
+};
+
+struct LeastRequestOptions {
+  uint32_t ewma_alpha_percent = 30;
+  Duration ewma_stale = std::chrono::seconds(10);
+  Duration failure_latency = std::chrono::milliseconds(100);
 };
 
 struct UpstreamTls {
@@ -218,6 +253,11 @@ struct Cluster {
   uint32_t max_pending = 0;
   bool panic = false;
   Duration slow_start = Duration::zero();  // recovered endpoints ramp up over this; 0 = off
+  uint32_t slow_start_min_percent = 10;    // weight at the start of the ramp
+  RetryBudget retry_budget;
+  RingHashOptions ring_hash;
+  uint32_t maglev_table_size = 65537;      // raised to a prime >= 10 x endpoints
+  LeastRequestOptions least_request;
 };
 
 struct DnsCache {

@@ -51,8 +51,28 @@ void load_endpoints(Reader& r, const YAML::Node& n, const std::string& path, Clu
   }
 }
 
+// Printable ASCII or UTF-8 bytes without spaces or control characters.
+bool visible(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+// lo_key must not exceed hi_key; the error sits on hi_key when it is set, else on lo_key.
+void check_order(Reader& r, Fields& f, Duration lo, Duration hi, const char* lo_key, const char* hi_key) {
+  if (hi >= lo) return;
+  if (f.has(hi_key))
+    r.error(*f.get(hi_key), f.sub(hi_key),
+            std::string("must not be less than ") + lo_key + " (" + duration_str(lo) + ")");
+  else
+    r.error(*f.get(lo_key), f.sub(lo_key),
+            std::string("must not exceed ") + hi_key + " (" + duration_str(hi) + ")");
+}
+
 void load_discovery(Reader& r, const YAML::Node& n, const std::string& path, Discovery& d) {
-  Fields f(r, n, path, "discovery", {"dns", "dns_srv", "mdns"});
+  Fields f(r, n, path, "discovery",
+           {"dns", "dns_srv", "mdns", "max_endpoints", "nameserver", "timeout", "min_refresh",
+            "max_refresh", "empty_refresh", "retry_backoff", "max_retry_backoff", "max_targets"});
   if (!f.ok()) return;
   int kinds = int(f.has("dns")) + int(f.has("dns_srv")) + int(f.has("mdns"));
   if (kinds != 1) {
@@ -69,6 +89,27 @@ void load_discovery(Reader& r, const YAML::Node& n, const std::string& path, Dis
   } else if (f.str("mdns", d.name)) {
     d.kind = Discovery::Kind::kMdns;
   }
+  f.integer("max_endpoints", d.max_endpoints, 1, 65536);
+  // The rest tunes DNS resolution: refused on other kinds.
+  const bool dns = f.has("dns") || f.has("dns_srv");
+  for (const char* key : {"nameserver", "timeout", "min_refresh", "max_refresh", "empty_refresh",
+                          "retry_backoff", "max_retry_backoff", "max_targets"}) {
+    if (f.has(key) && !dns) r.error(*f.key_node(key), f.sub(key), "only for dns and dns_srv discovery");
+  }
+  if (!dns) return;
+  if (const YAML::Node* ns = f.get("nameserver")) {
+    if (auto a = r.ip_port(*ns, f.sub("nameserver"), 53)) d.nameserver = *a;
+  }
+  f.duration("timeout", d.timeout, 10 * kMs, kMin);
+  f.duration("min_refresh", d.min_refresh, 100 * kMs, kDay);
+  f.duration("max_refresh", d.max_refresh, 100 * kMs, kDay);
+  f.duration("empty_refresh", d.empty_refresh, 100 * kMs, kDay);
+  f.duration("retry_backoff", d.retry_backoff, 100 * kMs, kHour);
+  f.duration("max_retry_backoff", d.max_retry_backoff, 100 * kMs, kDay);
+  if (f.integer("max_targets", d.max_targets, 1, 1024) && d.kind != Discovery::Kind::kDnsSrv)
+    r.error(*f.key_node("max_targets"), f.sub("max_targets"), "only for dns_srv discovery");
+  check_order(r, f, d.min_refresh, d.max_refresh, "min_refresh", "max_refresh");
+  check_order(r, f, d.retry_backoff, d.max_retry_backoff, "retry_backoff", "max_retry_backoff");
 }
 
 void load_hash_key(Reader& r, const YAML::Node& n, const std::string& path, HashKey& h) {
@@ -92,16 +133,49 @@ void load_hash_key(Reader& r, const YAML::Node& n, const std::string& path, Hash
   }
 }
 
+// health_check.jitter: "10%" (of the interval, 0..100%) or a duration up to the interval.
+void load_jitter(Reader& r, const YAML::Node& n, const std::string& path, HealthCheck& h) {
+  std::optional<std::string> s = r.scalar(n, path, "a percent or a duration");
+  if (!s) return;
+  if (!s->empty() && s->back() == '%') {
+    std::string digits = s->substr(0, s->size() - 1);
+    bool ok = !digits.empty() && digits.size() <= 3;
+    unsigned v = 0;
+    for (char c : digits) {
+      ok = ok && c >= '0' && c <= '9';
+      v = v * 10 + unsigned(c - '0');
+    }
+    if (!ok || v > 100) {
+      r.error(n, path, "expected a percent 0%..100% or a duration, got '" + clip(*s) + "'");
+      return;
+    }
+    h.jitter = {true, v, Duration::zero()};
+    return;
+  }
+  auto d = r.duration(n, path, Duration::zero(), kHour);
+  if (!d) return;
+  if (*d > h.interval) {
+    r.error(n, path, "must not exceed interval (" + duration_str(h.interval) + ")");
+    return;
+  }
+  h.jitter = {false, 0, *d};
+}
+
 void load_health_check(Reader& r, const YAML::Node& n, const std::string& path, HealthCheck& h) {
   Fields f(r, n, path, "health_check",
-           {"type", "method", "path", "host", "expect", "interval", "timeout", "rise", "fall"});
+           {"type", "method", "path", "host", "expect", "interval", "timeout", "rise", "fall",
+            "jitter", "max_in_flight"});
   if (!f.ok()) return;
   f.choice("type", h.type, {{"tcp", HealthCheck::Type::kTcp}, {"http", HealthCheck::Type::kHttp}});
-  if (f.str("method", h.method) && !is_token(h.method))
-    r.error(*f.get("method"), f.sub("method"), "'" + h.method + "' is not a valid method name");
+  // The same bounds as upstream::HealthChecker::create (it builds the request line).
+  if (f.str("method", h.method) && (!is_token(h.method) || h.method.size() > 32))
+    r.error(*f.get("method"), f.sub("method"), "'" + h.method + "' is not a valid method name (at most 32)");
   if (f.str("path", h.path) && h.path[0] != '/')
     r.error(*f.get("path"), f.sub("path"), "must start with '/', got '" + h.path + "'");
-  f.opt_str("host", h.host);
+  else if (f.has("path") && (h.path.size() > 2048 || !visible(h.path)))
+    r.error(*f.get("path"), f.sub("path"), "at most 2048 bytes, no spaces or control characters");
+  if (f.opt_str("host", h.host) && h.host && (h.host->empty() || h.host->size() > 255 || !visible(*h.host)))
+    r.error(*f.get("host"), f.sub("host"), "1..255 bytes, no spaces or control characters");
   if (const YAML::Node* e = f.get("expect")) {
     if (auto items = r.list(*e, f.sub("expect"), true)) {
       std::vector<int> codes;
@@ -119,6 +193,8 @@ void load_health_check(Reader& r, const YAML::Node& n, const std::string& path, 
   if (h.timeout > h.interval)
     r.error(f.has("timeout") ? *f.get("timeout") : n, f.sub("timeout"),
             "must not exceed interval (" + duration_str(h.interval) + ")");
+  if (const YAML::Node* j = f.get("jitter")) load_jitter(r, *j, f.sub("jitter"), h);
+  f.integer("max_in_flight", h.max_in_flight, 1, 65536);
 }
 
 void load_upstream_tls(Reader& r, const YAML::Node& n, const std::string& path, UpstreamTls& t) {
@@ -133,6 +209,18 @@ void load_upstream_tls(Reader& r, const YAML::Node& n, const std::string& path, 
     r.error(n, path, "cert and key must be set together");
 }
 
+// slow_start: a duration (the window), or { window, min_percent }.
+void load_slow_start(Reader& r, const YAML::Node& n, const std::string& path, Cluster& c) {
+  if (!n.IsMap()) {
+    if (auto d = r.duration(n, path, Duration::zero(), kDay)) c.slow_start = *d;
+    return;
+  }
+  Fields f(r, n, path, "slow_start", {"window", "min_percent"});
+  if (!f.ok()) return;
+  f.duration("window", c.slow_start, Duration::zero(), kDay);
+  f.integer("min_percent", c.slow_start_min_percent, 1, 100);
+}
+
 }  // namespace
 
 void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path, Cluster& c) {
@@ -143,7 +231,8 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
   Fields f(r, n, path, "cluster",
            {"name", "endpoints", "discovery", "lb", "hash_key", "connect_timeout",
             "response_timeout", "pool", "health_check", "outlier", "tls", "proxy_protocol",
-            "max_connections", "max_pending", "panic", "slow_start"});
+            "max_connections", "max_pending", "panic", "slow_start", "retry_budget", "ring_hash",
+            "maglev", "least_request"});
   if (!f.ok()) {
     ctx.clusters.push_back(marks);
     return;
@@ -184,11 +273,15 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
   if (const YAML::Node* o = f.get("outlier"); o && !o->IsNull()) {
     Outlier out;
     Fields of(r, *o, f.sub("outlier"), "outlier",
-              {"consecutive_failures", "base_ejection", "max_ejection_percent"});
+              {"consecutive_failures", "base_ejection", "max_ejection_percent", "max_ejection"});
     if (of.ok()) {
       of.integer("consecutive_failures", out.consecutive_failures, 1, 1000);
       of.duration("base_ejection", out.base_ejection, kMs, kDay);
       of.integer("max_ejection_percent", out.max_ejection_percent, 0, 100);
+      of.opt_duration("max_ejection", out.max_ejection, kMs, kDay);
+      if (out.max_ejection && *out.max_ejection < out.base_ejection)
+        r.error(*of.get("max_ejection"), of.sub("max_ejection"),
+                "must not be less than base_ejection (" + duration_str(out.base_ejection) + ")");
     }
     c.outlier = out;
   }
@@ -211,7 +304,34 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
   f.integer("max_connections", c.max_connections, 0, 1000000);
   f.integer("max_pending", c.max_pending, 0, 1000000);
   f.boolean("panic", c.panic);
-  f.duration("slow_start", c.slow_start, Duration::zero(), kDay);
+  if (const YAML::Node* ss = f.get("slow_start")) load_slow_start(r, *ss, f.sub("slow_start"), c);
+  if (const YAML::Node* b = f.get("retry_budget")) {
+    Fields bf(r, *b, f.sub("retry_budget"), "retry_budget", {"percent", "min_concurrent"});
+    if (bf.ok()) {
+      bf.integer("percent", c.retry_budget.percent, 0, 100);
+      bf.integer("min_concurrent", c.retry_budget.min_concurrent, 0, 1000000);
+    }
+  }
+  if (const YAML::Node* rh = f.get("ring_hash")) {
+    Fields rf(r, *rh, f.sub("ring_hash"), "ring_hash", {"points_per_weight", "max_points"});
+    if (rf.ok()) {
+      rf.integer("points_per_weight", c.ring_hash.points_per_weight, 1, 10000);
+      rf.integer("max_points", c.ring_hash.max_points, 1024, 1u << 24);
+    }
+  }
+  if (const YAML::Node* m = f.get("maglev")) {
+    Fields mf(r, *m, f.sub("maglev"), "maglev", {"table_size"});
+    if (mf.ok()) mf.integer("table_size", c.maglev_table_size, 7, 1u << 24);
+  }
+  if (const YAML::Node* lr = f.get("least_request")) {
+    Fields lf(r, *lr, f.sub("least_request"), "least_request",
+              {"ewma_alpha_percent", "ewma_stale", "failure_latency"});
+    if (lf.ok()) {
+      lf.integer("ewma_alpha_percent", c.least_request.ewma_alpha_percent, 1, 100);
+      lf.duration("ewma_stale", c.least_request.ewma_stale, kMs, kDay);
+      lf.duration("failure_latency", c.least_request.failure_latency, Duration::zero(), kMin);
+    }
+  }
   ctx.clusters.push_back(marks);
 }
 

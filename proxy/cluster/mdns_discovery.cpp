@@ -71,7 +71,7 @@ void MdnsDiscovery::poll() {
   std::string err;
   const size_t before = cluster_->snapshot()->set->size();
   const uint64_t cv = cluster_->version();
-  if (!cluster_->set_endpoints(mdns_endpoints(*list, kMaxEndpoints), &err))
+  if (!cluster_->set_endpoints(mdns_endpoints(*list, cluster_->config().discovery.max_endpoints), &err))
     LOG_WARN("cluster %s: mdns discovery: %s", cluster_->name().c_str(), err.c_str());
   else if (cluster_->version() != cv)
     LOG_INFO("cluster=%s discovery=mdns endpoints=%zu (was %zu)", cluster_->name().c_str(),

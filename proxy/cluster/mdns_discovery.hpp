@@ -5,9 +5,10 @@
 // cluster (cluster index % workers): a timer polls the table's version every
 // 500 ms (one atomic load) and, when it moved, turns the type's instances into
 // endpoints: each address of each instance with the SRV port, priority and
-// weight; IPv6 link-local addresses get the interface they were seen on as
-// scope. Instances this portico publishes itself are skipped. Updates go
-// through SharedCluster::set_endpoints. Worker thread only.
+// weight (at most `discovery.max_endpoints`); IPv6 link-local addresses get
+// the interface they were seen on as scope. Instances this portico publishes
+// itself are skipped. Updates go through SharedCluster::set_endpoints.
+// Worker thread only.
 
 #include <memory>
 #include <vector>
@@ -23,8 +24,10 @@ std::vector<upstream::Endpoint> mdns_endpoints(const modules::MdnsInstanceList& 
 
 class MdnsDiscovery final : private io::TimerHandler {
  public:
+  // Not configuration: this polls one atomic word (the table's version); how
+  // fast instances appear and leave is set by mDNS itself (announcements,
+  // goodbyes, TTLs: the mdns module). 500 ms adds at most that much to it.
   static constexpr TimeNs kPoll = 500 * kNsPerMs;
-  static constexpr size_t kMaxEndpoints = 1024;
 
   MdnsDiscovery(io::Loop* loop, std::shared_ptr<upstream::SharedCluster> cluster,
                 std::shared_ptr<modules::MdnsTable> table);

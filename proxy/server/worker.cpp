@@ -206,11 +206,14 @@ void Worker::apply_health_checks(const WorkerConfig& wc) {
     if (!wc.clusters[i] || i % std::max<uint32_t>(wc.workers, 1) != id_) continue;
     const conf::Discovery::Kind kind = wc.clusters[i]->config().discovery.kind;
     if (kind == conf::Discovery::Kind::kDns || kind == conf::Discovery::Kind::kDnsSrv) {
-      if (!wc.discovery_nameserver) {
+      // the cluster's own discovery.nameserver wins
+      const auto& own = wc.clusters[i]->config().discovery.nameserver;
+      const auto& ns = own ? own : wc.discovery_nameserver;
+      if (!ns) {
         LOG_ERROR("cluster %s: discovery: no nameserver (no dns: module, none in /etc/resolv.conf)",
                   wc.clusters[i]->name().c_str());
       } else {
-        auto d = std::make_unique<cluster::DnsDiscovery>(loop_.get(), wc.clusters[i], *wc.discovery_nameserver,
+        auto d = std::make_unique<cluster::DnsDiscovery>(loop_.get(), wc.clusters[i], *ns,
                                                          (uint64_t(id_) << 32) ^ (i + 0x5eed));
         d->start();
         discoveries_.push_back(std::move(d));

@@ -9,9 +9,8 @@ namespace portico::upstream {
 // ---------------------------------------------------------------- SharedCluster
 
 SharedCluster::SharedCluster(const conf::Cluster& c)
-    : config_(c), lb_options_(LbOptions::from_cluster(c)) {
-  lb_options_.slow_start_window = std::min<TimeNs>(c.slow_start.count(), HealthTable::kMaxSpan);
-}
+    : config_(c), lb_options_(LbOptions::from_cluster(c)),
+      budget_(c.retry_budget.percent, c.retry_budget.min_concurrent) {}
 
 std::shared_ptr<SharedCluster> SharedCluster::create(const conf::Cluster& c,
                                                      const SharedCluster* previous,
@@ -153,6 +152,9 @@ PickError WorkerCluster::acquire(const PickContext& ctx, bool needs_connect, Lea
       if (ctx.exclude->contains(i)) skip.add(i);
   PickContext pc = ctx;
   pc.exclude = &skip;
+  // Not configuration: how many endpoints over their circuit-breaker limits
+  // one acquire() skips before answering kOverflow. Each skip is a pick (no
+  // I/O, no waiting); 3 keeps a mostly-full cluster's 503 cheap.
   constexpr int kTries = 3;
   bool overflow = false;
   for (int t = 0; t < kTries; ++t) {

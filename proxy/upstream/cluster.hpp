@@ -86,7 +86,7 @@ class SharedCluster {
   mutable std::mutex mu_;
   std::shared_ptr<const ClusterSnapshot> snapshot_;  // guarded by mu_
   std::atomic<uint64_t> version_{0};
-  RetryBudget budget_;
+  RetryBudget budget_;  // from the cluster's retry_budget
 };
 
 // Why acquire() gave no endpoint.

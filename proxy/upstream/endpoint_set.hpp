@@ -29,6 +29,9 @@ struct PriorityLevel {
 
 class EndpointSet {
  public:
+  // Not configuration: the loader bounds `weight` to the same range, and
+  // discovery's `max_endpoints` (1..65536) keeps sets under the size cap,
+  // which only guards the per-set tables (maglev 10 x n slots, ring points).
   static constexpr uint32_t kMaxWeight = 10000;
   static constexpr size_t kDefaultMaxEndpoints = 65536;
 

@@ -35,6 +35,9 @@ HealthCheckOptions HealthCheckOptions::from_conf(const conf::HealthCheck& h) {
   o.timeout = h.timeout.count();
   o.rise = h.rise;
   o.fall = h.fall;
+  if (h.jitter.is_percent) o.jitter_percent = h.jitter.percent;
+  else o.jitter = h.jitter.duration.count();
+  o.max_in_flight = h.max_in_flight;
   return o;
 }
 
@@ -47,7 +50,7 @@ std::unique_ptr<HealthChecker> HealthChecker::create(const HealthCheckOptions& o
     return nullptr;
   };
   if (!set || !table || table->size() < set->size()) return fail("health table does not match the endpoints");
-  if (options.type == HealthCheckOptions::Type::kHttp) {
+  if (options.type == HealthCheckOptions::Type::kHttp) {  // the loader refuses the same
     if (!token(options.method) || options.method.size() > 32) return fail("invalid health check method");
     if (options.path.empty() || options.path[0] != '/' || !visible(options.path) ||
         options.path.size() > 2048)
@@ -86,11 +89,14 @@ HealthChecker::HealthChecker(const HealthCheckOptions& options, std::shared_ptr<
   options_.rise = std::clamp<uint32_t>(options_.rise, 1, 100);
   options_.fall = std::clamp<uint32_t>(options_.fall, 1, 100);
   options_.jitter_percent = std::min<uint32_t>(options_.jitter_percent, 100);
+  if (options_.jitter >= 0) options_.jitter = std::min(options_.jitter, options_.interval);
   options_.max_in_flight = std::clamp<uint32_t>(options_.max_in_flight, 1, 65536);
 }
 
 TimeNs HealthChecker::jitter() {
-  uint64_t range = static_cast<uint64_t>(options_.interval) * options_.jitter_percent / 100;
+  const uint64_t range = options_.jitter >= 0
+                             ? static_cast<uint64_t>(options_.jitter)
+                             : static_cast<uint64_t>(options_.interval) * options_.jitter_percent / 100;
   if (range == 0) return 0;
   return static_cast<TimeNs>((static_cast<unsigned __int128>(rng_.next_u64()) * range) >> 64);
 }
@@ -174,7 +180,7 @@ void HealthChecker::finish(uint32_t endpoint, bool ok, std::string_view reason, 
     }
   }
   if (st.last_reason != reason) {
-    st.last_reason.assign(reason.substr(0, 200));
+    st.last_reason.assign(reason.substr(0, HealthTable::kMaxReason));
     table_->set_reason(endpoint, st.last_reason);
   }
   ++s.seq;

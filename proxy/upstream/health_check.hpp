@@ -44,7 +44,8 @@ struct HealthCheckOptions {
   TimeNs timeout = 1 * kNsPerSec;    // >= 1ms
   uint32_t rise = 2;                 // 1..100 consecutive successes to go up
   uint32_t fall = 3;                 // 1..100 consecutive failures to go down
-  uint32_t jitter_percent = 10;      // each interval + uniform [0, interval x jitter%)
+  uint32_t jitter_percent = 10;      // each interval + uniform [0, interval x jitter%)...
+  TimeNs jitter = -1;                // ...or, when >= 0, + uniform [0, jitter) (at most interval)
   uint32_t max_in_flight = 256;      // concurrent checks; later ones wait their turn
   bool start_healthy = true;         // false: down until `rise` successes
 

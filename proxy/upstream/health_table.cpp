@@ -104,7 +104,7 @@ void HealthTable::maintain(TimeNs now) {
 void HealthTable::set_reason(size_t i, std::string_view reason) {
   if (i >= reasons_.size()) return;
   std::lock_guard<std::mutex> lock(reason_mu_);
-  if (reasons_[i] != reason) reasons_[i].assign(reason.substr(0, 200));
+  if (reasons_[i] != reason) reasons_[i].assign(reason.substr(0, kMaxReason));
 }
 
 std::string HealthTable::reason(size_t i) const {

@@ -37,6 +37,9 @@ class HealthTable {
   static constexpr uint32_t kTickMask = (1u << 30) - 1;
   static constexpr TimeNs kTickNs = kNsPerMs;
   // Longest span a tick may describe (ejection length, slow-start window).
+  // Not configuration: the word holds 30 bits of ms ticks (~12 days) and
+  // every key it bounds (base_ejection, max_ejection, slow_start) is itself
+  // bounded to 1d by the loader.
   static constexpr TimeNs kMaxSpan = 24LL * 3600 * kNsPerSec;
 
   explicit HealthTable(size_t endpoints);
@@ -70,6 +73,9 @@ class HealthTable {
   // often: it scans at most once per kMaintainEvery.
   void maintain(TimeNs now);
   void set_reason(size_t i, std::string_view reason);
+  // Reasons are cut to this many bytes (not configuration: a log/admin line,
+  // bounded so a hostile check response cannot grow the table).
+  static constexpr size_t kMaxReason = 200;
   // Copies the state of endpoints present in both sets (matched by address),
   // for a discovery update: new endpoints start healthy.
   void carry_over(const EndpointSet& old_set, const HealthTable& old_table,
@@ -80,6 +86,8 @@ class HealthTable {
   // Endpoints unavailable through ejection at `now` (O(n)).
   size_t ejected_count(TimeNs now) const;
 
+  // Not configuration: the rate of an O(n) housekeeping scan (forgetting
+  // ended ejections' ticks long before the 30-bit tick space wraps).
   static constexpr TimeNs kMaintainEvery = 10 * kNsPerSec;
 
  private:

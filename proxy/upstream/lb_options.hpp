@@ -1,7 +1,8 @@
 #pragma once
 // LbOptions: everything a balancer needs to know about its cluster's policy,
-// each knob bounded with a default. from_cluster() maps the config; the rest
-// are not in the config file yet (defaults). Plain value, any thread.
+// each knob bounded with a default (LbPlan::build clamps them again).
+// from_cluster() maps the config (docs/config.md "clusters"). Plain value,
+// any thread.
 
 #include <cstdint>
 
@@ -39,6 +40,14 @@ struct LbOptions {
     LbOptions o;
     o.policy = c.lb;
     o.panic = c.panic;
+    o.slow_start_window = c.slow_start.count();
+    o.slow_start_min_percent = c.slow_start_min_percent;
+    o.ring_vnodes_per_weight = c.ring_hash.points_per_weight;
+    o.ring_max_points = c.ring_hash.max_points;
+    o.maglev_table_size = c.maglev_table_size;
+    o.ewma_alpha_percent = c.least_request.ewma_alpha_percent;
+    o.ewma_stale = c.least_request.ewma_stale.count();
+    o.failure_latency = c.least_request.failure_latency.count();
     return o;
   }
 };

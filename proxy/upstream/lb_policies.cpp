@@ -291,6 +291,7 @@ class MaglevLb final : public LoadBalancer {
   using LoadBalancer::LoadBalancer;
 
  private:
+  // Not configuration: part of the algorithm (rehashes before a scan).
   static constexpr int kRehash = 8;
   uint32_t choose(const PickContext& ctx) override {
     const MaglevTable* t = plan_->maglev(level_);

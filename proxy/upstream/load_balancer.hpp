@@ -27,8 +27,10 @@
 namespace portico::upstream {
 
 // Endpoints a pick should avoid (those a request already tried). Bounded: adds
-// beyond kMax are dropped. A preference, not a ban: when every candidate is
-// excluded, pick() returns an excluded one rather than none.
+// beyond kMax are dropped (not configuration: a request makes at most
+// 1 + RetryPolicy::kMaxAttempts = 11 tries, so 16 always holds them). A
+// preference, not a ban: when every candidate is excluded, pick() returns an
+// excluded one rather than none.
 class Exclusion {
  public:
   static constexpr size_t kMax = 16;

@@ -37,6 +37,7 @@ bool OutlierDetector::on_result(uint32_t endpoint, Outcome outcome, TimeNs now) 
     uint64_t steps = static_cast<uint64_t>((now - s.ejected_until) / options_.base_ejection);
     s.ejections = steps >= s.ejections ? 0 : s.ejections - static_cast<uint32_t>(steps);
   }
+  // 1000: not configuration, a bound on the multiplier; max_ejection caps the length.
   if (s.ejections < 1000) ++s.ejections;
   TimeNs length = options_.base_ejection * s.ejections;
   if (length / s.ejections != options_.base_ejection || length > options_.max_ejection)

@@ -31,7 +31,7 @@ struct OutlierOptions {
     r.consecutive_failures = o.consecutive_failures;
     r.base_ejection = o.base_ejection.count();
     r.max_ejection_percent = o.max_ejection_percent;
-    r.max_ejection = std::max(r.max_ejection, r.base_ejection);
+    r.max_ejection = o.max_ejection ? o.max_ejection->count() : std::max(r.max_ejection, r.base_ejection);
     return r;
   }
 };

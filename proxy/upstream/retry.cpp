@@ -20,6 +20,7 @@ RetryPolicy RetryPolicy::from_conf(const conf::Retries& r) {
     } else {
       int code = 0;
       auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), code);
+      // 64: not configuration, a guard (the loader allows 500..599 only)
       if (ec == std::errc() && end == c.data() + c.size() && code >= 100 && code <= 599 &&
           p.statuses.size() < 64)
         p.statuses.push_back(static_cast<uint16_t>(code));

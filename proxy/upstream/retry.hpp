@@ -27,7 +27,7 @@ enum class FailureKind : uint8_t {
 };
 
 struct RetryPolicy {
-  static constexpr uint32_t kMaxAttempts = 10;
+  static constexpr uint32_t kMaxAttempts = 10;  // = the loader's bound on `retries.attempts`
   uint32_t attempts = 0;  // extra tries after the first
   bool on_connect_failure = false;
   bool on_reset = false;

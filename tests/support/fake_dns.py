@@ -6,7 +6,9 @@ UDP and TCP on the same loopback port, answers from a table the test fills,
 and records every query (name, type, transport) so tests can assert what was
 forwarded. Knobs: `down` (drop every query, to simulate an unreachable
 upstream), `tc_names` (answer those over UDP with TC set and no records, to
-force a TCP retry).
+force a TCP retry), `udp_limit` (bytes: a UDP answer longer than that keeps
+only the records that fit and sets TC, as a real server does at 512 without
+EDNS; TCP answers stay whole).
 
     up = t.add(FakeDns())
     up.set("www.example.test", "A", ["192.0.2.1"], ttl=300)
@@ -181,6 +183,8 @@ class FakeDns:
         self.records: dict[tuple[str, int], list[tuple[int, int, bytes]]] = {}
         self.nxdomain: dict[str, tuple[str, int, int]] = {}  # name -> (zone, soa ttl, minimum)
         self.tc_names: set[str] = set()
+        self.udp_limit: int | None = None
+        self.truncated = 0  # UDP answers sent with TC because of udp_limit
         self.down = False
         self.queries: list[tuple[str, int, str]] = []  # (name, qtype, "udp"|"tcp")
         self.tcp_connections = 0
@@ -247,6 +251,7 @@ class FakeDns:
             recs = list(self.records.get((name, q.qtype), []))
             nx = self.nxdomain.get(name)
             tc = transport == "udp" and name in self.tc_names
+            limit = self.udp_limit if transport == "udp" else None
         # header: QR, RD copied, RA; the question as asked (first question only)
         qd_end = 12
         _, qd_end = decode_name(query, 12)
@@ -263,9 +268,20 @@ class FakeDns:
             rcode = 3
             zone, soa_ttl, minimum = nx
             authority = [(encode_name(zone), 6, soa_ttl, soa_rdata(zone, minimum=minimum))]
-        out = struct.pack("!HHHHHH", q.id, flags | rcode, 1, len(answers), len(authority), 0) + question
-        for owner, t, ttl, rd in answers + authority:
-            out += owner + struct.pack("!HHIH", t, 1, ttl, len(rd)) + rd
+        def render(answers: list, flags: int) -> bytes:
+            out = struct.pack("!HHHHHH", q.id, flags | rcode, 1, len(answers), len(authority), 0) + question
+            for owner, t, ttl, rd in answers + authority:
+                out += owner + struct.pack("!HHIH", t, 1, ttl, len(rd)) + rd
+            return out
+
+        out = render(answers, flags)
+        if limit is not None and len(out) > limit:
+            flags |= 0x0200
+            while answers and len(render(answers, flags)) > limit:
+                answers = answers[:-1]
+            out = render(answers, flags)
+            with self.lock:
+                self.truncated += 1
         return out
 
     def _udp_loop(self) -> None:

@@ -6,7 +6,15 @@ two addresses (both get traffic) and shrinks to the other one, re-resolving
 when the 1 s TTL ends; a request in flight on the endpoint that leaves
 completes. `dns_srv` turns SRV records into endpoints: weights 1 and 3 give
 a 1:3 split under weighted_round_robin, and the priority-1 record gets
-nothing while priority 0 is up."""
+nothing while priority 0 is up.
+
+Truncated answers: a name with 40 A records (more than a 512-byte UDP answer
+holds) is discovered whole over TCP, both from a test DNS server that
+answers over UDP with the records that fit and TC set (`discovery.nameserver`
+pointing at it directly: it must see the TCP query), and through the built-in
+DNS module (whose UDP answer to a query without EDNS is cut at 512 bytes);
+each of the 40 origins then gets exactly one of 40 round-robin requests on
+one connection. `max_endpoints: 10` keeps 10 of them."""
 import os
 import socket
 import sys
@@ -46,6 +54,14 @@ def run(t: TestContext) -> None:
     s1 = t.add(HttpOrigin(name="s1"))
     s3 = t.add(HttpOrigin(name="s3"))
     spare = t.add(HttpOrigin(name="spare"))
+    # 40 addresses: more than fit in a 512-byte UDP answer (29 do)
+    many = [f"127.0.1.{i}" for i in range(1, 41)]
+    mport = free_port()
+    crowd = [origin_on(t, h, mport, f"m{i}") for i, h in enumerate(many)]
+    tcdns = t.add(FakeDns(name="tc-dns"))
+    tcdns.udp_limit = 512
+    for server in (up, tcdns):
+        server.set("many.svc.test", "A", many, ttl=60)
     up.set("svc.test", "A", ["127.0.0.2"], ttl=1)
     up.set("_http._tcp.svc.test", "SRV", [f"0 1 {s1.port} one.svc.test", f"0 3 {s3.port} three.svc.test",
                                           f"1 1 {spare.port} spare.svc.test"], ttl=60)
@@ -63,9 +79,14 @@ def run(t: TestContext) -> None:
     protocol: http
     routes:
       - {{ match: {{ path_prefix: "/srv/" }}, cluster: srv }}
+      - {{ match: {{ path_prefix: "/tcp/" }}, cluster: tcp }}
+      - {{ match: {{ path_prefix: "/mod/" }}, cluster: mod }}
       - {{ cluster: d }}''',
         clusters=f'''  - {{ name: d, discovery: {{ dns: "svc.test:{op}" }} }}
-  - {{ name: srv, lb: weighted_round_robin, discovery: {{ dns_srv: "_http._tcp.svc.test" }} }}''')
+  - {{ name: srv, lb: weighted_round_robin, discovery: {{ dns_srv: "_http._tcp.svc.test" }} }}
+  - {{ name: tcp, discovery: {{ dns: "many.svc.test:{mport}", nameserver: "{tcdns.endpoint}", timeout: 3s }} }}
+  - {{ name: mod, discovery: {{ dns: "many.svc.test:{mport}" }} }}
+  - {{ name: capped, discovery: {{ dns: "many.svc.test:{mport}", nameserver: "{tcdns.endpoint}", max_endpoints: 10 }} }}''')
     p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
     p.wait_log(r"cluster=d discovery=dns endpoints=1", timeout=10, what="the first dns discovery")
     with HttpClient(("127.0.0.1", port), timeout=5) as c:
@@ -122,6 +143,24 @@ def run(t: TestContext) -> None:
     # two workers: each worker's smooth WRR is exact; connections spread between them
     check(got["spare"] == 0, f"the priority-1 SRV target got traffic: {got}")
     check(8 <= got["s1"] <= 12 and got["s1"] + got["s3"] == 40, f"SRV weights 1:3 not honoured: {got}")
+
+    # truncated over UDP: the whole answer over TCP
+    for name in ("tcp", "mod"):
+        p.wait_log(rf"cluster={name} discovery=dns endpoints=40 ", timeout=10, start=0,
+                   what=f"cluster {name}: all 40 addresses of the truncated answer")
+    p.wait_log(r"cluster=capped discovery=dns endpoints=10 ", timeout=10, start=0, what="max_endpoints: 10")
+    udp_q = tcdns.count("many.svc.test", "A", transport="udp")
+    tcp_q = tcdns.count("many.svc.test", "A", transport="tcp")
+    log(f"tc-dns: {udp_q} UDP and {tcp_q} TCP queries for many.svc.test A, {tcdns.truncated} answers truncated")
+    check(tcdns.truncated >= 1 and tcp_q >= 1, "the truncated UDP answer was not asked again over TCP")
+    for name in ("tcp", "mod"):
+        with HttpClient(("127.0.0.1", port), timeout=5) as c:  # one connection: one worker's round robin
+            for i in range(40):
+                check(c.request("GET", f"/{name}/{i}").status == 200, f"GET through cluster {name}")
+        per = [len([q for q in o.reqs() if q.path.startswith(f"/{name}/")]) for o in crowd]
+        missed = [many[i] for i, n in enumerate(per) if n != 1]
+        check(not missed, f"cluster {name}: 40 round-robin requests should reach each of the 40 discovered "
+                          f"endpoints once; not so for {missed} ({per})")
 
 
 if __name__ == "__main__":

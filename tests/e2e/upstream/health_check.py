@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Active health checks with retries, three HTTP origins, two workers: all
 three are up and share the traffic; one is stopped: the http health check
-marks it down within interval x fall (+ timeout and a margin), and a steady
-stream of GETs sees no error at all (connect failures before that are retried
-on another endpoint); while down it gets no traffic. Restarted on the same
+marks it down within (interval + jitter) x fall (+ timeout and a margin), and
+a steady stream of GETs sees no error at all: connect failures to it before
+that happened (the admin endpoint's connect_failures counter moved) and were
+retried on another endpoint; once it is down no request is even tried on it
+(its requests and connect_failures stop moving) while the others' grow. Restarted on the same
 port, it is marked up after `rise` checks and gets traffic again. An origin
 that serves but fails its check (503 on /healthz) is marked down with that
 reason and gets none of 20 requests. A cluster
 whose every endpoint is down answers 503 at once; with `panic: true` it
 tries them anyway (refused: 502)."""
+import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -23,7 +27,24 @@ INTERVAL = 0.3
 FALL = 2
 RISE = 2
 TIMEOUT = 0.2
+JITTER = 0.03  # health_check.jitter as a duration
 MARGIN = 1.0
+
+
+def endpoint_stats(admin_port: int, cluster: str) -> dict:
+    """{address: endpoint object} of one cluster from the admin /clusters JSON."""
+    with socket.create_connection(("127.0.0.1", admin_port), timeout=5) as s:
+        s.sendall(b"GET /clusters HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 200"), f"/clusters: {head[:40]!r}")
+    for c in json.loads(body)["clusters"]:
+        if c["name"] == cluster:
+            return {e["address"]: e for e in c["endpoints"]}
+    check(False, f"cluster {cluster} not in /clusters")
+    return {}
 
 
 class SickOrigin(HttpOrigin):
@@ -41,9 +62,9 @@ def run(t: TestContext) -> None:
     dead = [t.add(HttpOrigin(name=f"dead{i}")) for i in range(2)]
     well = t.add(HttpOrigin(name="well"))
     sick = t.add(SickOrigin(name="sick"))
-    port = t.port()
+    port, aport = t.port(), t.port()
     hc = (f"health_check: {{ type: http, path: /healthz, expect: [200], interval: {int(INTERVAL * 1000)}ms, "
-          f"timeout: {int(TIMEOUT * 1000)}ms, rise: {RISE}, fall: {FALL} }}")
+          f"timeout: {int(TIMEOUT * 1000)}ms, rise: {RISE}, fall: {FALL}, jitter: {int(JITTER * 1000)}ms }}")
     cfg = http_config(
         workers=2,
         listeners=f'''  - name: web
@@ -66,7 +87,7 @@ def run(t: TestContext) -> None:
   - name: panic
     panic: true
     endpoints: [ "{dead[0].endpoint}", "{dead[1].endpoint}" ]
-    {hc}''')
+    {hc}''').replace("admin: { bind: null }", f'admin: {{ bind: "127.0.0.1:{aport}" }}')
     p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
 
     stop = threading.Event()
@@ -103,12 +124,24 @@ def run(t: TestContext) -> None:
         m = p.wait_log(rf"cluster=three endpoint=127\.0\.0\.1:{victim_port} health=down", timeout=10, start=off,
                        what="the stopped origin marked down")
         dt = time.monotonic() - t0
-        limit = INTERVAL * 1.1 * FALL + TIMEOUT + MARGIN
+        limit = (INTERVAL + JITTER) * FALL + TIMEOUT + MARGIN
         log(f"marked down after {dt:.2f}s (limit {limit:.2f}s): {m.group(0)}")
         check(dt <= limit, f"marked down after {dt:.2f}s, expected within {limit:.2f}s")
+        victim = f"127.0.0.1:{victim_port}"
+        time.sleep(0.2)  # requests that picked it just before the mark finish
+        before = endpoint_stats(aport, "three")
+        log(f"victim at mark-down: {before[victim]}")
+        check(before[victim]["health"] == "down" and not before[victim]["available"],
+              f"/clusters does not show the stopped origin down: {before[victim]}")
+        check(before[victim]["connect_failures"] > 0,
+              "no request hit the stopped origin before it was marked down: the no-error check proves nothing")
         n_other = [len(o[0].reqs()), len(o[2].reqs())]
         time.sleep(1.0)
+        after = endpoint_stats(aport, "three")
         check(len(o[0].reqs()) > n_other[0] and len(o[2].reqs()) > n_other[1], "traffic did not move to the others")
+        for k in ("requests", "connect_failures"):
+            check(after[victim][k] == before[victim][k],
+                  f"the endpoint marked down was still tried: {k} {before[victim][k]} -> {after[victim][k]}")
         # restart on the same port: back up after rise checks
         off = p.log_offset()
         t0 = time.monotonic()
@@ -116,7 +149,7 @@ def run(t: TestContext) -> None:
         p.wait_log(rf"cluster=three endpoint=127\.0\.0\.1:{victim_port} health=up", timeout=10, start=off,
                    what="the restarted origin marked up")
         dt = time.monotonic() - t0
-        limit = INTERVAL * 1.1 * (RISE + 1) + MARGIN
+        limit = (INTERVAL + JITTER) * (RISE + 1) + MARGIN
         log(f"marked up after {dt:.2f}s (limit {limit:.2f}s)")
         check(dt <= limit, f"marked up after {dt:.2f}s, expected within {limit:.2f}s")
         time.sleep(1.0)

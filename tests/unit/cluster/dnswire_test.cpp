@@ -88,5 +88,53 @@ TEST_CASE("errors, mismatched types and garbage are not ok") {
   CHECK_FALSE(parse_answer(junk, sizeof junk, 1).ok);
 }
 
+TEST_CASE("a truncated answer is flagged (TC), with whatever records it kept") {
+  auto q = build_query("many.test", 1, 9);
+  auto r = respond(q, {"many.test. 20 IN A 127.0.1.1"});
+  CHECK_FALSE(parse_answer(r.data(), r.size(), 1).truncated);
+  r[2] |= 0x02;  // TC
+  Answer a = parse_answer(r.data(), r.size(), 1);
+  CHECK(a.ok);
+  CHECK(a.truncated);
+  CHECK(a.addresses.size() == 1);
+}
+
+TEST_CASE("TCP framing: length prefixes out, whole messages back from any split") {
+  const std::vector<uint8_t> m1 = {1, 2, 3};
+  const std::vector<uint8_t> m2(300, 0xab);
+  std::vector<uint8_t> stream;
+  append_framed(stream, m1);
+  append_framed(stream, m2);
+  append_framed(stream, {});
+  REQUIRE(stream.size() == 2 + 3 + 2 + 300 + 2);
+  CHECK(stream[0] == 0);
+  CHECK(stream[1] == 3);
+  CHECK(stream[5] == 1);  // 300 = 0x012c
+  CHECK(stream[6] == 0x2c);
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{7}, stream.size()}) {
+    TcpFramer f;
+    std::vector<std::vector<uint8_t>> got;
+    for (size_t off = 0; off < stream.size(); off += chunk) {
+      f.feed(stream.data() + off, std::min(chunk, stream.size() - off));
+      const uint8_t* d = nullptr;
+      size_t n = 0;
+      while (f.next(&d, &n)) got.emplace_back(d, d + n);
+    }
+    REQUIRE(got.size() == 3);
+    CHECK(got[0] == m1);
+    CHECK(got[1] == m2);
+    CHECK(got[2].empty());
+  }
+  // a partial message waits for the rest
+  TcpFramer f;
+  f.feed(stream.data(), 4);
+  const uint8_t* d = nullptr;
+  size_t n = 0;
+  CHECK_FALSE(f.next(&d, &n));
+  f.feed(stream.data() + 4, 1);
+  REQUIRE(f.next(&d, &n));
+  CHECK(n == 3);
+}
+
 }  // namespace
 }  // namespace portico::cluster::dnswire

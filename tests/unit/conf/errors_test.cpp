@@ -7,18 +7,7 @@
 #include <vector>
 
 #include "conf/loader.hpp"
-
-namespace doctest {
-// Show both sides of a failed comparison of error lists.
-template <>
-struct StringMaker<std::vector<std::string>> {
-  static String convert(const std::vector<std::string>& v) {
-    std::string s = "{";
-    for (const auto& e : v) s += "\n  \"" + e + "\"";
-    return String((s + "}").c_str());
-  }
-};
-}  // namespace doctest
+#include "error_lines.hpp"
 
 using namespace portico::conf;
 

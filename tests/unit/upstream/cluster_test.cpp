@@ -184,5 +184,35 @@ TEST_CASE("a lease dropped without release frees its slots") {
   CHECK(wc.balancer(kT0).outstanding(0) == 0);
 }
 
+TEST_CASE("the cluster's config sets its retry budget and balancer knobs") {
+  auto c = cluster_of({9000, 9001});
+  c.retry_budget = {50, 1};
+  c.slow_start = std::chrono::seconds(20);
+  c.slow_start_min_percent = 40;
+  c.ring_hash = {7, 4096};
+  c.maglev_table_size = 101;
+  c.least_request = {60, std::chrono::seconds(3), std::chrono::milliseconds(7)};
+  auto sc = make(c);
+  RetryBudget& b = sc->retry_budget();
+  CHECK(b.limit() == 1);  // nothing active: min_concurrent
+  for (int k = 0; k < 10; ++k) b.request_started();
+  CHECK(b.limit() == 5);  // 50% of 10
+  const LbOptions& o = sc->lb_options();
+  CHECK(o.slow_start_window == 20 * kNsPerSec);
+  CHECK(o.slow_start_min_percent == 40);
+  CHECK(o.ring_vnodes_per_weight == 7);
+  CHECK(o.ring_max_points == 4096);
+  CHECK(o.maglev_table_size == 101);
+  CHECK(o.ewma_alpha_percent == 60);
+  CHECK(o.ewma_stale == 3 * kNsPerSec);
+  CHECK(o.failure_latency == 7 * kNsPerMs);
+  // defaults: today's behaviour
+  auto d = make(cluster_of({9000}));
+  CHECK(d->retry_budget().limit() == 3);
+  CHECK(d->lb_options().ring_vnodes_per_weight == 160);
+  CHECK(d->lb_options().maglev_table_size == 65537);
+  CHECK(d->lb_options().slow_start_min_percent == 10);
+}
+
 }  // namespace
 }  // namespace portico::upstream

@@ -244,3 +244,39 @@ TEST_CASE("health check options from the config") {
   CHECK(o.rise == 4);
   CHECK(o.expect == std::vector<int>{200});
 }
+
+TEST_CASE("jitter: a fixed duration or a percent, from the config") {
+  conf::HealthCheck h;
+  h.interval = std::chrono::seconds(2);
+  h.jitter = {false, 0, std::chrono::milliseconds(50)};
+  h.max_in_flight = 4;
+  HealthCheckOptions o = HealthCheckOptions::from_conf(h);
+  CHECK(o.jitter == 50 * kNsPerMs);
+  CHECK(o.max_in_flight == 4);
+  o.type = HealthCheckOptions::Type::kHttp;
+  o.path = "/healthz";
+  Driver d(10, o);
+  d.run_until(kT0 + 20 * kNsPerSec);
+  TimeNs longest = 0;
+  for (const auto& s : d.starts) {
+    REQUIRE(s.size() >= 8);
+    for (size_t k = 1; k < s.size(); ++k) {
+      TimeNs gap = s[k] - s[k - 1];
+      CHECK(gap >= 2 * kNsPerSec);
+      CHECK(gap <= 2 * kNsPerSec + 50 * kNsPerMs + 10 * kNsPerMs);  // 50 ms jitter + step
+      longest = std::max(longest, gap);
+    }
+  }
+  CHECK(longest > 2 * kNsPerSec + 10 * kNsPerMs);  // the jitter is used
+  CHECK(d.max_in_flight <= 4);
+
+  h.jitter = {true, 0, {}};  // 0%: every interval exact (to the 10 ms step)
+  HealthCheckOptions z = HealthCheckOptions::from_conf(h);
+  CHECK(z.jitter_percent == 0);
+  CHECK(z.jitter < 0);
+  z.type = HealthCheckOptions::Type::kHttp;
+  Driver e(5, z);
+  e.run_until(kT0 + 10 * kNsPerSec);
+  for (const auto& s : e.starts)
+    for (size_t k = 1; k < s.size(); ++k) CHECK(s[k] - s[k - 1] <= 2 * kNsPerSec + 10 * kNsPerMs);
+}

@@ -114,3 +114,25 @@ TEST_CASE("out-of-range endpoints are ignored") {
   CHECK_FALSE(d.on_result(5, Outcome::kServerError, kT0));
   CHECK(d.consecutive_failures(5) == 0);
 }
+
+TEST_CASE("outlier options from the config: max_ejection set, or max(300s, base_ejection)") {
+  conf::Outlier o;
+  o.base_ejection = std::chrono::seconds(10);
+  CHECK(OutlierOptions::from_conf(o).max_ejection == 300 * kNsPerSec);
+  o.base_ejection = std::chrono::minutes(10);
+  CHECK(OutlierOptions::from_conf(o).max_ejection == 600 * kNsPerSec);
+  o.base_ejection = std::chrono::seconds(10);
+  o.max_ejection = std::chrono::seconds(25);
+  OutlierOptions opt = OutlierOptions::from_conf(o);
+  CHECK(opt.max_ejection == 25 * kNsPerSec);
+  // the cap applies: 10s, 20s, then 25s instead of 30s
+  auto table = std::make_shared<HealthTable>(4);
+  OutlierDetector d(opt, table);
+  TimeNs t = kT0;
+  for (TimeNs want : {10 * kNsPerSec, 20 * kNsPerSec, 25 * kNsPerSec}) {
+    fail(d, 2, 5, t);
+    const TimeNs until = HealthTable::word_ejected_until(table->word(2), t);
+    CHECK(until - t == want);
+    t = until;
+  }
+}
