@@ -38,7 +38,7 @@ const char* kind_name(ErrorKind k);
 // reasons the metrics report (portico_tls_handshake_failures_total).
 enum class HandshakeFailure : uint8_t {
   kTimeout,            // the listener's timeouts.handshake passed
-  kClosed,             // the client closed or reset the connection mid-handshake
+  kClosed,             // the connection ended mid-handshake (client closed/reset it, drain ...)
   kUnsupportedVersion, // SSLv2/SSLv3/TLS 1.0/1.1, or below min_version
   kNoSharedCipher,     // no common cipher suite, group or signature algorithm
   kClientCertificate,  // client certificate missing (required) or not trusted
