@@ -412,7 +412,7 @@ HttpClient::HttpClient(const HttpListenerContext& ctx, int fd)
 bool HttpClient::start(tls::ServerContext* tls) {
   last_activity_ = accepted_ = env_->loop->now();
   if (tls) {
-    tls_ = std::make_unique<l4::TlsPipe>();
+    tls_ = std::make_unique<l4::TlsPipe>(&stats_->tls);
     if (!tls->accept(tls_->conn())) {
       LOG_WARN("http %s: cannot start a TLS connection", listener_->name.c_str());
       return false;
@@ -481,6 +481,7 @@ void HttpClient::on_timer(io::Timer& t) {
     return;
   }
   LOG_DEBUG("http %s: %s: idle timeout", listener_->name.c_str(), client_ip_.c_str());
+  if (tls_) tls_->handshake_timed_out();  // counted only if the handshake had not completed
   close_idle();
   maybe_destroy_idle();
 }
@@ -567,7 +568,7 @@ void HttpConnection::on_timer(io::Timer&) {
   if (tls_ && !tls_->handshake_done()) {
     if (now >= accepted_ + t.handshake.count()) {
       LOG_DEBUG("http %s: %s: TLS handshake timeout", listener_->name.c_str(), client_ip_.c_str());
-      shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      tls_->handshake_timed_out();
       close_now(false);
       maybe_destroy();
       return;
@@ -582,6 +583,7 @@ void HttpConnection::on_timer(io::Timer&) {
   } else if (!tunnel_ && resp_ == Resp::kWaiting && up_) {
     if (now >= up_deadline_ns_) {
       if (!up_->connected() && ep_stats_) ep_stats_->connect_failures.add();
+      if (up_->in_tls_handshake() && ep_stats_) ep_stats_->tls_failures.add();
       attempt_failed(upstream::FailureKind::kTimeout, 0, 504,
                      up_->connected() ? "upstream response timeout" : "upstream connect timeout");
       maybe_destroy();
@@ -1075,11 +1077,12 @@ bool HttpConnection::send_upstream_head() {
   return true;
 }
 
-void HttpConnection::on_upstream_connected(UpstreamConn&, int res) {
+void HttpConnection::on_upstream_connected(UpstreamConn& c, int res) {
   if (closing_) return;
   if (res < 0) {
     LOG_DEBUG("http %s: upstream %s: connect: %s", listener_->name.c_str(), up_addr_.str().c_str(), std::strerror(-res));
     if (ep_stats_) ep_stats_->connect_failures.add();
+    if (ep_stats_ && c.in_tls_handshake()) ep_stats_->tls_failures.add();
     attempt_failed(upstream::FailureKind::kConnectFailure, 0, 502, "upstream connect failed");
     maybe_destroy();
     return;
@@ -1625,8 +1628,7 @@ void HttpConnection::deliver(io::Buffer* b) {
 // The client closed the socket. False when that ends the connection here.
 bool HttpConnection::deliver_eof() {
   tls::Status st = tls_->on_eof(env_->loop->pool(), in_, wire_);
-  if (!tls_->handshake_done()) {
-    shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  if (!tls_->handshake_done()) {  // counted by the pipe
     LOG_DEBUG("http %s: %s: closed during the TLS handshake", listener_->name.c_str(), client_ip_.c_str());
     close_now(false);
     return false;
@@ -1640,7 +1642,6 @@ bool HttpConnection::deliver_eof() {
 // Fatal TLS error: the alert goes out best-effort (never blocking), then close.
 void HttpConnection::tls_failed(const char* where) {
   const tls::TlsError& e = tls_->conn().error();
-  if (!tls_->handshake_done()) shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
   LOG_DEBUG("http %s: %s: TLS %s failed: %s (%s)", listener_->name.c_str(), client_ip_.c_str(), where,
             tls::kind_name(e.kind), e.reason);
   if (!send_.armed())

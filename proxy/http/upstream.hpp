@@ -44,6 +44,8 @@ class UpstreamConn final : private io::OpHandler, private io::TimerHandler {
   const conf::Address& address() const { return address_; }
   bool reused() const { return reused_; }
   bool connected() const { return connected_ && (!tls_ || tls_->handshake_done()); }
+  // TCP connected, TLS handshake not finished: a failure now is a TLS one.
+  bool in_tls_handshake() const { return tls_ && !tls_->handshake_done(); }
   size_t queued() const { return out_.bytes() + plain_out_.bytes(); }
   int fd() const { return fd_; }
   // Queues bytes for the upstream (copied into pool buffers) and sends.

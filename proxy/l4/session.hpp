@@ -65,7 +65,6 @@ struct Generation {
 // reloads). Touched once per connection, never per byte.
 struct ListenerShared {
   std::atomic<uint32_t> active{0};
-  std::atomic<uint64_t> tls_handshake_failures{0};  // touched on failures only
 };
 
 class Session {

@@ -15,6 +15,8 @@
 #include <string>
 #include <tuple>
 
+#include "proxy/tls/status.hpp"
+
 namespace portico::l4 {
 
 // Single-writer counter (or gauge: add/sub from the same worker).
@@ -33,6 +35,16 @@ class Counter {
 inline constexpr std::array<uint64_t, 12> kLatencyBucketsUs = {
     1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
+// Server-side TLS handshakes of one listener on one worker (TLS listeners only).
+struct TlsListenerStats {
+  std::array<Counter, 4> handshakes;  // completed: [2 * (TLS 1.3) + resumed]
+  std::array<Counter, tls::kHandshakeFailureCount> failures;  // by tls::HandshakeFailure
+
+  static size_t handshake_index(bool tls13, bool resumed) { return (tls13 ? 2u : 0u) + (resumed ? 1u : 0u); }
+  void completed(bool tls13, bool resumed) { handshakes[handshake_index(tls13, resumed)].add(); }
+  void failed(tls::HandshakeFailure why) { failures[static_cast<size_t>(why)].add(); }
+};
+
 struct alignas(64) ListenerStats {
   Counter accepted;   // connections handed to the protocol (after the connection limit)
   Counter refused;    // closed at accept: max_connections reached
@@ -40,6 +52,7 @@ struct alignas(64) ListenerStats {
   Counter bytes_in;   // from clients
   Counter bytes_out;  // to clients
   Counter proxy_rejected;  // PROXY protocol: untrusted source or malformed header
+  TlsListenerStats tls;
 };
 
 struct alignas(64) RouteStats {
@@ -61,6 +74,7 @@ struct alignas(64) RouteStats {
 struct alignas(64) EndpointStats {
   Counter requests;          // HTTP requests sent / TCP sessions opened
   Counter connect_failures;  // refused, reset, timed out before connected
+  Counter tls_failures;      // upstream TLS handshakes that failed (also a connect failure)
   Counter active;            // gauge: sessions / exchanges using it now
 };
 

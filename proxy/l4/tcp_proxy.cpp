@@ -140,7 +140,7 @@ TcpSession::TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd
 bool TcpSession::start(tls::ServerContext* tls) {
   accepted_ = env_->loop->now();
   if (tls) {
-    tls_ = std::make_unique<TlsPipe>();
+    tls_ = std::make_unique<TlsPipe>(&stats_->tls);
     if (!tls->accept(tls_->conn())) return false;
   }
   connect_upstream();
@@ -274,8 +274,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
     if (d.eof) return;  // after a close_notify
     d.eof = true;
     if (tls_ && &d == &down_ && !tls_->handshake_done()) {
-      LOG_DEBUG("tcp %s: client closed during the TLS handshake", listener_->name.c_str());
-      shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      LOG_DEBUG("tcp %s: client closed during the TLS handshake", listener_->name.c_str());  // counted by the pipe
       close(false);
       return;
     }
@@ -364,7 +363,7 @@ void TcpSession::on_timer(io::Timer&) {
     return;
   }
   if (tls_ && !tls_->handshake_done()) {
-    shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    tls_->handshake_timed_out();
     LOG_DEBUG("tcp %s: TLS handshake timeout", listener_->name.c_str());
   } else {
     LOG_DEBUG("tcp %s: idle timeout", listener_->name.c_str());
@@ -439,7 +438,6 @@ void TcpSession::flush_client_tls() {
 
 void TcpSession::tls_failed(const char* where) {
   const tls::TlsError& e = tls_->conn().error();
-  if (!tls_->handshake_done()) shared_->tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
   LOG_DEBUG("tcp %s: TLS %s failed: %s (%s)", listener_->name.c_str(), where, tls::kind_name(e.kind), e.reason);
   if (!up_.send.armed())  // the alert, best effort, never blocking
     for (io::Buffer* b = wire_.front(); b; b = b->next)

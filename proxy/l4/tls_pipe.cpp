@@ -1,8 +1,20 @@
 #include "proxy/l4/tls_pipe.hpp"
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
 
 namespace portico::l4 {
+
+TlsPipe::~TlsPipe() {
+  if (spoke_ && !conn_.handshake_done()) count_failure(tls::HandshakeFailure::kClosed);
+}
+
+void TlsPipe::count_failure(tls::HandshakeFailure why) {
+  if (counted_ || conn_.handshake_done()) return;
+  counted_ = true;
+  if (stats_) stats_->failed(why);
+}
 
 void TlsPipe::collect(io::BufferPool& pool, io::BufferQueue& wire) {
   while (conn_.has_output()) {
@@ -35,6 +47,14 @@ tls::Status TlsPipe::drain(io::BufferPool& pool, io::BufferQueue& plain, io::Buf
     st = r.status == tls::Status::kOk ? tls::Status::kWantInput : r.status;
     break;
   }
+  if (!counted_) {
+    if (conn_.handshake_done()) {
+      counted_ = true;
+      if (stats_) stats_->completed(conn_.version() == TLS1_3_VERSION, conn_.resumed());
+    } else if (st == tls::Status::kError && (spoke_ || conn_.error().kind != tls::ErrorKind::kTruncated)) {
+      count_failure(tls::classify_failure(conn_.error()));
+    }
+  }
   // The first flight after the handshake: TLS 1.3 session tickets would
   // otherwise wait for our first response bytes.
   if (conn_.handshake_done() && !tickets_flushed_ && conn_.is_server() && st != tls::Status::kError) {
@@ -49,6 +69,7 @@ tls::Status TlsPipe::deliver(io::BufferPool& pool, io::Buffer* b, io::BufferQueu
   tls::Status st = tls::Status::kWantInput;
   // Bounded: every turn either takes input or ends (the input queue holds at
   // most a partial record once drained, and max_input exceeds a record).
+  spoke_ |= b->remaining() > 0;
   for (int turn = 0; turn < 64; ++turn) {
     size_t taken = conn_.on_ciphertext({b->readable(), b->remaining()});
     b->off += static_cast<uint32_t>(taken);

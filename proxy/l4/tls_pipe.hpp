@@ -6,16 +6,29 @@
 // owner never sends from TlsConn's own queue, so BoringSSL may append to it
 // while a send is in flight. Owned by one connection (heap, only TLS
 // connections pay for it); worker thread only.
+//
+// With a listener's TlsListenerStats (server side) the pipe counts the
+// handshake once: completed (by version and resumption) or failed (why). A
+// pipe destroyed mid-handshake after the client sent something counts as
+// `closed`; one whose client never sent a byte and just went away counts
+// nothing (port probes, TCP health checks).
 
 #include <cstdint>
 
 #include "proxy/io/buffer_pool.hpp"
+#include "proxy/l4/stats.hpp"
 #include "proxy/tls/tls_conn.hpp"
 
 namespace portico::l4 {
 
 class TlsPipe {
  public:
+  // `stats`: this worker's slot of the listener (null: not counted, e.g. upstream).
+  explicit TlsPipe(TlsListenerStats* stats = nullptr) : stats_(stats) {}
+  ~TlsPipe();
+  TlsPipe(const TlsPipe&) = delete;
+  TlsPipe& operator=(const TlsPipe&) = delete;
+
   tls::TlsConn& conn() { return conn_; }
   const tls::TlsConn& conn() const { return conn_; }
   bool handshake_done() const { return conn_.handshake_done(); }
@@ -33,6 +46,8 @@ class TlsPipe {
   tls::Status encrypt(io::BufferPool& pool, io::BufferQueue& plain, io::BufferQueue& wire, size_t wire_cap);
   // Queues close_notify into `wire` (once, after the handshake).
   void shutdown(io::BufferPool& pool, io::BufferQueue& wire);
+  // The owner's handshake deadline passed: counts a `timeout` failure (once).
+  void handshake_timed_out() { count_failure(tls::HandshakeFailure::kTimeout); }
   // True once, right after the handshake completed (for the owner's bookkeeping).
   bool take_handshake_event() {
     bool e = conn_.handshake_done() && !reported_;
@@ -43,8 +58,12 @@ class TlsPipe {
  private:
   tls::Status drain(io::BufferPool& pool, io::BufferQueue& plain, io::BufferQueue& wire);
   void collect(io::BufferPool& pool, io::BufferQueue& wire);
+  void count_failure(tls::HandshakeFailure why);
 
   tls::TlsConn conn_;
+  TlsListenerStats* stats_;
+  bool spoke_ = false;    // the peer sent at least one byte
+  bool counted_ = false;  // the handshake's outcome is counted
   bool reported_ = false;
   bool tickets_flushed_ = false;
 };

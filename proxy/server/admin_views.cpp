@@ -93,6 +93,9 @@ class Prom {
 
 struct ListenerSum {
   uint64_t accepted = 0, refused = 0, active = 0, in = 0, out = 0, pp_rejected = 0;
+  bool tls = false;  // a TLS listener: its handshake series are shown
+  std::array<uint64_t, 4> handshakes{};  // l4::TlsListenerStats::handshake_index
+  std::array<uint64_t, tls::kHandshakeFailureCount> failures{};
 };
 struct RouteSum {
   std::array<uint64_t, 5> by_class{};
@@ -100,7 +103,7 @@ struct RouteSum {
   uint64_t sum_us = 0;
 };
 struct EndpointSum {
-  uint64_t requests = 0, connect_failures = 0, active = 0;
+  uint64_t requests = 0, connect_failures = 0, active = 0, tls_failures = 0;
 };
 using Key = std::pair<std::string, std::string>;
 
@@ -112,7 +115,36 @@ void sum_endpoints(const AdminShared& s, std::map<Key, EndpointSum>& eps) {
       it->second.requests += e.requests.get();
       it->second.connect_failures += e.connect_failures.get();
       it->second.active += e.active.get();
+      it->second.tls_failures += e.tls_failures.get();
     });
+}
+
+void render_tls(Prom& p, const std::map<std::string, ListenerSum>& listeners, const std::map<Key, EndpointSum>& eps,
+                const std::set<std::string>& tls_clusters) {
+  p.family("portico_tls_handshakes_total", "counter",
+           "TLS handshakes completed on a listener, by version and whether the session was resumed.");
+  for (const auto& [name, t] : listeners) {
+    if (!t.tls) continue;
+    for (bool tls13 : {false, true})
+      for (bool resumed : {false, true})
+        p.sample("portico_tls_handshakes_total",
+                 {"listener", name, "version", tls13 ? "1.3" : "1.2", "resumed", resumed ? "true" : "false"},
+                 t.handshakes[l4::TlsListenerStats::handshake_index(tls13, resumed)]);
+  }
+  p.family("portico_tls_handshake_failures_total", "counter",
+           "TLS handshakes on a listener that did not complete, by reason.");
+  for (const auto& [name, t] : listeners) {
+    if (!t.tls) continue;
+    for (size_t i = 0; i < t.failures.size(); ++i)
+      p.sample("portico_tls_handshake_failures_total",
+               {"listener", name, "reason", tls::failure_name(static_cast<tls::HandshakeFailure>(i))}, t.failures[i]);
+  }
+  p.family("portico_upstream_tls_handshake_failures_total", "counter",
+           "TLS handshakes with an endpoint of a cluster with tls that failed or timed out (also connect failures).");
+  for (const auto& [k, e] : eps)
+    if (tls_clusters.count(k.first))
+      p.sample("portico_upstream_tls_handshake_failures_total", {"cluster", k.first, "endpoint", k.second},
+               e.tls_failures);
 }
 
 }  // namespace
@@ -124,15 +156,18 @@ std::string render_metrics(const AdminShared& s) {
   std::map<std::string, ListenerSum> listeners;
   std::map<Key, RouteSum> routes;
   std::map<Key, EndpointSum> eps;
+  std::set<std::string> tls_clusters;
   if (cfg) {
     for (const conf::Listener& l : cfg->listeners) {
-      listeners[l.name];
+      listeners[l.name].tls = l.tls.has_value();
       if (l.protocol != conf::Protocol::kHttp) continue;
       for (size_t i = 0; i < l.routes.size(); ++i) routes[{l.name, route_label(l.routes[i], i)}];
       routes[{l.name, "_unmatched"}];
     }
-    for (const conf::Cluster& c : cfg->clusters)
+    for (const conf::Cluster& c : cfg->clusters) {
       for (const conf::Endpoint& e : c.endpoints) eps[{c.name, e.address.str()}];
+      if (c.tls) tls_clusters.insert(c.name);
+    }
   }
   uint64_t dns[9] = {};
   for (const l4::WorkerStats* w : s.workers) {
@@ -146,6 +181,8 @@ std::string render_metrics(const AdminShared& s) {
       t.in += l.bytes_in.get();
       t.out += l.bytes_out.get();
       t.pp_rejected += l.proxy_rejected.get();
+      for (size_t i = 0; i < t.handshakes.size(); ++i) t.handshakes[i] += l.tls.handshakes[i].get();
+      for (size_t i = 0; i < t.failures.size(); ++i) t.failures[i] += l.tls.failures[i].get();
     });
     w->each_route([&](const std::string& ln, const std::string& rn, const l4::RouteStats& r) {
       auto it = routes.find({ln, rn});
@@ -240,6 +277,8 @@ std::string render_metrics(const AdminShared& s) {
     p.family(f.name, f.type, f.help);
     for (const auto& [k, e] : eps) p.sample(f.name, {"cluster", k.first, "endpoint", k.second}, e.*f.field);
   }
+
+  render_tls(p, listeners, eps, tls_clusters);
 
   if (cfg && cfg->dns) {
     static constexpr const char* kDns[9][3] = {

@@ -27,11 +27,30 @@ enum class ErrorKind : uint8_t {
 struct TlsError {
   ErrorKind kind = ErrorKind::kNone;
   const char* reason = "";  // static string (BoringSSL reason or ours); never freed
+  uint32_t code = 0;        // BoringSSL's packed error (ERR_peek_error), 0 if none
 
   explicit operator bool() const { return kind != ErrorKind::kNone; }
 };
 
 const char* kind_name(ErrorKind k);
+
+// Why a server-side handshake did not complete: the small fixed set of
+// reasons the metrics report (portico_tls_handshake_failures_total).
+enum class HandshakeFailure : uint8_t {
+  kTimeout,            // the listener's timeouts.handshake passed
+  kClosed,             // the connection ended mid-handshake (client closed/reset it, drain ...)
+  kUnsupportedVersion, // SSLv2/SSLv3/TLS 1.0/1.1, or below min_version
+  kNoSharedCipher,     // no common cipher suite, group or signature algorithm
+  kClientCertificate,  // client certificate missing (required) or not trusted
+  kPeerAlert,          // the client sent a fatal alert (e.g. it rejected our certificate)
+  kProtocolError,      // anything else malformed or unexpected (garbage, plain HTTP ...)
+  kOther,              // internal errors (allocation ...)
+};
+inline constexpr size_t kHandshakeFailureCount = 8;
+// The label value: "timeout", "closed", "unsupported_version", ...
+const char* failure_name(HandshakeFailure f);
+// Classifies a handshake error (TlsConn::error()).
+HandshakeFailure classify_failure(const TlsError& e);
 
 // Result of TlsConn::read and TlsConn::write: bytes is > 0 only with kOk.
 struct IoResult {

@@ -23,6 +23,45 @@ const char* kind_name(ErrorKind k) {
   return "?";
 }
 
+const char* failure_name(HandshakeFailure f) {
+  switch (f) {
+    case HandshakeFailure::kTimeout: return "timeout";
+    case HandshakeFailure::kClosed: return "closed";
+    case HandshakeFailure::kUnsupportedVersion: return "unsupported_version";
+    case HandshakeFailure::kNoSharedCipher: return "no_shared_cipher";
+    case HandshakeFailure::kClientCertificate: return "client_certificate";
+    case HandshakeFailure::kPeerAlert: return "peer_alert";
+    case HandshakeFailure::kProtocolError: return "protocol_error";
+    case HandshakeFailure::kOther: return "other";
+  }
+  return "other";
+}
+
+HandshakeFailure classify_failure(const TlsError& e) {
+  const int reason = ERR_GET_LIB(e.code) == ERR_LIB_SSL ? ERR_GET_REASON(e.code) : 0;
+  switch (e.kind) {
+    case ErrorKind::kTruncated: return HandshakeFailure::kClosed;
+    case ErrorKind::kPeerAlert:
+      // A client that cannot speak any version we offer says so with this alert.
+      return reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ? HandshakeFailure::kUnsupportedVersion
+                                                          : HandshakeFailure::kPeerAlert;
+    case ErrorKind::kVerify: return HandshakeFailure::kClientCertificate;
+    case ErrorKind::kNone:
+    case ErrorKind::kInternal: return HandshakeFailure::kOther;
+    case ErrorKind::kProtocol: break;
+  }
+  switch (reason) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+      return HandshakeFailure::kUnsupportedVersion;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUP:
+    case SSL_R_NO_COMMON_SIGNATURE_ALGORITHMS:
+      return HandshakeFailure::kNoSharedCipher;
+    default:
+      return HandshakeFailure::kProtocolError;
+  }
+}
+
 // The BIO under every TlsConn: reads drain in_, writes append to out_. One
 // BIO_METHOD for the process, created on first use.
 struct ConnBio {
@@ -129,8 +168,8 @@ size_t TlsConn::on_ciphertext(std::span<const uint8_t> data) {
   return in_.append(data.data(), data.size(), limits_.max_input);
 }
 
-Status TlsConn::set_error(ErrorKind kind, const char* reason) {
-  if (!error_) error_ = TlsError{kind, reason};
+Status TlsConn::set_error(ErrorKind kind, const char* reason, uint32_t code) {
+  if (!error_) error_ = TlsError{kind, reason, code};
   // A session that led to a failed handshake is not offered again.
   if (client_ && !done_) client_->forget(session_key_);
   return Status::kError;
@@ -169,7 +208,7 @@ Status TlsConn::fail(int ret) {
         kind = ErrorKind::kInternal;
       }
       ERR_clear_error();
-      return set_error(kind, reason ? reason : "tls error");
+      return set_error(kind, reason ? reason : "tls error", e);
     }
     default:
       ERR_clear_error();

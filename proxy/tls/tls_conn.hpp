@@ -94,7 +94,7 @@ class TlsConn {
   bool init(SSL_CTX* ctx, bool server, const ConnLimits& limits);
   Status fail(int ret);
   void on_handshake_done();
-  Status set_error(ErrorKind kind, const char* reason);
+  Status set_error(ErrorKind kind, const char* reason, uint32_t code = 0);
 
   SSL* ssl_ = nullptr;
   ByteQueue in_;

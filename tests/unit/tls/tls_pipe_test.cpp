@@ -172,3 +172,198 @@ TEST_CASE("TlsPipe: EOF during the handshake is an error, after close_notify it 
   CHECK(pipe.on_eof(pool, plain, wire) == Status::kError);
   drain(pool, wire);
 }
+
+namespace {
+
+// Runs a client's handshake against the pipe; the pipe's status at the end.
+Status pipe_handshake(io::BufferPool& pool, TlsConn& client, l4::TlsPipe& pipe) {
+  io::BufferQueue plain, wire;
+  Status st = Status::kOk;
+  for (int round = 0; round < 10 && !(client.handshake_done() && pipe.handshake_done()); ++round) {
+    if (client.handshake() == Status::kError) break;
+    st = feed(pool, client, pipe, plain, wire, kBufSize);
+    to_client(pool, wire, client);
+    if (st != Status::kOk) break;
+  }
+  drain(pool, plain);
+  return st;
+}
+
+uint64_t handshakes(const l4::TlsListenerStats& s, bool tls13, bool resumed) {
+  return s.handshakes[l4::TlsListenerStats::handshake_index(tls13, resumed)].get();
+}
+uint64_t failures(const l4::TlsListenerStats& s, HandshakeFailure f) {
+  return s.failures[static_cast<size_t>(f)].get();
+}
+uint64_t all_failures(const l4::TlsListenerStats& s) {
+  uint64_t n = 0;
+  for (const auto& c : s.failures) n += c.get();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("TlsPipe counts each handshake once: version, resumption") {
+  io::BufferPool pool(64, kBufSize);
+  Server s(pki().listener());
+  REQUIRE(s.ctx);
+  l4::TlsListenerStats stats;
+  for (uint16_t max : {uint16_t(TLS1_3_VERSION), uint16_t(TLS1_2_VERSION)}) {
+    ClientOptions o;
+    o.max_version = max;
+    Client c(pki().upstream(), o);  // its session cache makes the second connection resume
+    REQUIRE(c.ctx);
+    const bool tls13 = max == TLS1_3_VERSION;
+    for (bool resumed : {false, true}) {
+      CAPTURE(tls13);
+      CAPTURE(resumed);
+      TlsConn client;
+      REQUIRE(c.ctx->connect(client, "127.0.0.1:443", "a.example.test"));
+      l4::TlsPipe pipe(&stats);
+      REQUIRE(s.ctx->accept(pipe.conn()));
+      CHECK(pipe_handshake(pool, client, pipe) == Status::kOk);
+      REQUIRE(pipe.handshake_done());
+      CHECK(pipe.conn().resumed() == resumed);
+      CHECK(handshakes(stats, tls13, resumed) == 1);
+      pipe.handshake_timed_out();  // after completion: not a failure
+    }
+  }
+  CHECK(all_failures(stats) == 0);
+}
+
+TEST_CASE("TlsPipe counts failures by reason, once, and nothing for a silent probe") {
+  io::BufferPool pool(16, kBufSize);
+  Server s(pki().listener());
+  REQUIRE(s.ctx);
+  l4::TlsListenerStats stats;
+  auto fresh = [&](l4::TlsPipe& p) { REQUIRE(s.ctx->accept(p.conn())); };
+  auto deliver = [&](l4::TlsPipe& p, std::string_view bytes) {
+    io::BufferQueue plain, wire;
+    io::Buffer* b = pool.acquire_any();
+    std::memcpy(b->data, bytes.data(), bytes.size());
+    b->off = 0;
+    b->len = static_cast<uint32_t>(bytes.size());
+    Status st = p.deliver(pool, b, plain, wire);
+    drain(pool, plain);
+    drain(pool, wire);
+    return st;
+  };
+
+  SUBCASE("plain HTTP is a protocol error, counted once") {
+    {
+      l4::TlsPipe pipe(&stats);
+      fresh(pipe);
+      CHECK(deliver(pipe, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") == Status::kError);
+      pipe.handshake_timed_out();  // already counted
+    }
+    CHECK(failures(stats, HandshakeFailure::kProtocolError) == 1);
+    CHECK(all_failures(stats) == 1);
+  }
+  SUBCASE("timeout") {
+    {
+      l4::TlsPipe pipe(&stats);
+      fresh(pipe);
+      pipe.handshake_timed_out();
+      pipe.handshake_timed_out();
+    }
+    CHECK(failures(stats, HandshakeFailure::kTimeout) == 1);
+    CHECK(all_failures(stats) == 1);
+  }
+  SUBCASE("part of a ClientHello then the end: closed (EOF or destroyed)") {
+    const std::string partial("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+    {
+      l4::TlsPipe pipe(&stats);
+      fresh(pipe);
+      CHECK(deliver(pipe, partial) == Status::kOk);
+      io::BufferQueue plain, wire;
+      CHECK(pipe.on_eof(pool, plain, wire) == Status::kError);
+      drain(pool, wire);
+    }
+    {
+      l4::TlsPipe pipe(&stats);  // reset by the client: the owner just destroys the pipe
+      fresh(pipe);
+      CHECK(deliver(pipe, partial) == Status::kOk);
+    }
+    CHECK(failures(stats, HandshakeFailure::kClosed) == 2);
+    CHECK(all_failures(stats) == 2);
+  }
+  SUBCASE("a client that sends nothing and closes counts nothing") {
+    {
+      l4::TlsPipe pipe(&stats);
+      fresh(pipe);
+      io::BufferQueue plain, wire;
+      CHECK(pipe.on_eof(pool, plain, wire) == Status::kError);
+      drain(pool, wire);
+    }
+    {
+      l4::TlsPipe pipe(&stats);
+      fresh(pipe);
+    }
+    CHECK(all_failures(stats) == 0);
+  }
+  SUBCASE("a TLS 1.2 client on a 1.3-only listener: unsupported_version") {
+    conf::ListenerTls t = pki().listener();
+    t.min_version = "1.3";
+    Server strict(t);
+    REQUIRE(strict.ctx);
+    ClientOptions o;
+    o.max_version = TLS1_2_VERSION;
+    Client c(pki().upstream(), o);
+    REQUIRE(c.ctx);
+    TlsConn client;
+    REQUIRE(c.ctx->connect(client, "127.0.0.1:443", "a.example.test"));
+    {
+      l4::TlsPipe pipe(&stats);
+      REQUIRE(strict.ctx->accept(pipe.conn()));
+      CHECK(pipe_handshake(pool, client, pipe) == Status::kError);
+    }
+    CHECK(failures(stats, HandshakeFailure::kUnsupportedVersion) == 1);
+    CHECK(all_failures(stats) == 1);
+  }
+  SUBCASE("a client that does not trust the certificate: peer_alert") {
+    conf::UpstreamTls u = pki().upstream();
+    u.ca = pki().dir.file("other_ca.pem");
+    Client c(u);
+    REQUIRE(c.ctx);
+    TlsConn client;
+    REQUIRE(c.ctx->connect(client, "127.0.0.1:443", "a.example.test"));
+    {
+      l4::TlsPipe pipe(&stats);
+      fresh(pipe);
+      io::BufferQueue plain, wire;
+      for (int round = 0; round < 10; ++round) {
+        Status cs = client.handshake();
+        Status ps = feed(pool, client, pipe, plain, wire, kBufSize);
+        to_client(pool, wire, client);
+        if (ps == Status::kError) break;
+        (void)cs;
+      }
+      drain(pool, plain);
+    }
+    CHECK(failures(stats, HandshakeFailure::kPeerAlert) == 1);
+    CHECK(all_failures(stats) == 1);
+  }
+}
+
+TEST_CASE("classify_failure maps BoringSSL errors onto the fixed reasons") {
+  CHECK(classify_failure({ErrorKind::kTruncated, "", 0}) == HandshakeFailure::kClosed);
+  CHECK(classify_failure({ErrorKind::kVerify, "", 0}) == HandshakeFailure::kClientCertificate);
+  CHECK(classify_failure({ErrorKind::kInternal, "", 0}) == HandshakeFailure::kOther);
+  auto ssl = [](int reason) { return static_cast<uint32_t>(ERR_PACK(ERR_LIB_SSL, reason)); };
+  CHECK(classify_failure({ErrorKind::kProtocol, "", ssl(SSL_R_UNSUPPORTED_PROTOCOL)}) ==
+        HandshakeFailure::kUnsupportedVersion);
+  CHECK(classify_failure({ErrorKind::kProtocol, "", ssl(SSL_R_NO_SHARED_CIPHER)}) ==
+        HandshakeFailure::kNoSharedCipher);
+  CHECK(classify_failure({ErrorKind::kProtocol, "", ssl(SSL_R_NO_SHARED_GROUP)}) ==
+        HandshakeFailure::kNoSharedCipher);
+  CHECK(classify_failure({ErrorKind::kProtocol, "", ssl(SSL_R_WRONG_VERSION_NUMBER)}) ==
+        HandshakeFailure::kProtocolError);
+  CHECK(classify_failure({ErrorKind::kProtocol, "", ssl(SSL_R_HTTP_REQUEST)}) == HandshakeFailure::kProtocolError);
+  CHECK(classify_failure({ErrorKind::kPeerAlert, "", ssl(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION)}) ==
+        HandshakeFailure::kUnsupportedVersion);
+  CHECK(classify_failure({ErrorKind::kPeerAlert, "", ssl(SSL_R_TLSV1_ALERT_UNKNOWN_CA)}) ==
+        HandshakeFailure::kPeerAlert);
+  for (size_t i = 0; i < kHandshakeFailureCount; ++i)
+    CHECK(std::string(failure_name(static_cast<HandshakeFailure>(i))) != "");
+  CHECK(std::string(failure_name(HandshakeFailure::kOther)) == "other");
+}
