@@ -296,6 +296,12 @@ void AdminServer::stop() {
   }
 }
 
+void AdminServer::stop_accepting() {
+  accepting_ = false;
+  loop_->timers().cancel(backoff_);
+  loop_->cancel(accept_);
+}
+
 bool AdminServer::idle() const { return !accept_.armed() && conns_.empty(); }
 
 void AdminServer::finished(AdminConn* c) {
@@ -314,13 +320,13 @@ void AdminServer::on_complete(io::Op&, int res) {
     conns_.back()->start();
     return;
   }
-  if (stopping_ || res == -ECANCELED) return;
+  if (stopping_ || !accepting_ || res == -ECANCELED) return;
   LOG_WARN("admin: accept: %s; retrying in 100ms", std::strerror(-res));
   loop_->timers().arm(backoff_, loop_->now() + kAcceptBackoff);
 }
 
 void AdminServer::on_timer(io::Timer&) {
-  if (!stopping_ && !accept_.armed()) loop_->accept(accept_, fd_);
+  if (!stopping_ && accepting_ && !accept_.armed()) loop_->accept(accept_, fd_);
 }
 
 }  // namespace portico::server
