@@ -79,6 +79,7 @@ class AdminServer final : private io::OpHandler, private io::TimerHandler {
  private:
   void on_complete(io::Op& op, int res) override;
   void on_timer(io::Timer& t) override;
+  void accepted(int res);  // a new connection (res >= 0) or the accept's error
 
   io::Loop* loop_;
   int fd_;

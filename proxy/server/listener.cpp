@@ -14,6 +14,7 @@ namespace portico::server {
 namespace {
 
 constexpr TimeNs kAcceptBackoff = 100 * kNsPerMs;
+constexpr int kMaxQueued = 65536;  // above any listen backlog (4096)
 
 // Where an accepted connection goes: captured at accept time, so a reload or a
 // removed listener does not change it for a connection still reading its PROXY header.
@@ -180,9 +181,25 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
  private:
   void on_complete(io::Op&, int res) override {
     accepted(res);
-    if (pinned_ && !accept_.armed()) {
-      --gen_->refs;
-      pinned_ = false;
+    if (stopping_ && !accept_.armed()) {  // the stopped accept's final completion
+      if (!env_->aborted) take_queued();
+      if (pinned_) {
+        --gen_->refs;
+        pinned_ = false;
+      }
+    }
+  }
+  // io_uring waits for connections as an exclusive waiter: a connection whose
+  // wake-up went to our accept just before its cancel stays queued with no
+  // other waiter woken, and after an upgrade's hand-over the new process,
+  // which shares the socket, would not hear of it until the next connection.
+  // So take (and serve) whatever is queued now, with plain accept4 calls:
+  // our accept is gone, later arrivals wake the new process.
+  void take_queued() {
+    for (int i = 0; i < kMaxQueued; ++i) {
+      int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      accepted(fd);
     }
   }
   void accepted(int res) {

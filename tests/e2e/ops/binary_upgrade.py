@@ -80,6 +80,28 @@ def server_side_inode(listen_port: int, client_port: int) -> int:
     raise TestFailure(f"no established socket {listen_port} <- {client_port} in /proc/net/tcp")
 
 
+def listening_inodes(port: int) -> set[int]:
+    out = set()
+    for fname in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(fname) as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[3] == "0A":
+                    out.add(int(parts[9]))
+    return out
+
+
+def wait_released(pid: int, port: int, timeout: float) -> None:
+    """Waits until pid holds none of the listening sockets of port (it stopped accepting)."""
+    deadline = time.monotonic() + timeout
+    while listening_inodes(port) & proc_socket_inodes(pid):
+        if time.monotonic() > deadline:
+            raise TestFailure(f"pid {pid} still holds the listening sockets of port {port} after {timeout}s")
+        time.sleep(0.02)
+    check(len(listening_inodes(port)) >= 1, f"port {port} is not listening any more")
+
+
 def served_by(pid: int, listen_port: int, sock) -> bool:
     return server_side_inode(listen_port, sock.getsockname()[1]) in proc_socket_inodes(pid)
 
@@ -205,6 +227,7 @@ def run(t: TestContext) -> None:
         k1.close()
         # The relayed connection still works through the old process; a new one goes to the new process.
         echo_roundtrip(l1, b"during the drain\n")
+        wait_released(old, tcp, 5.0)
         l2 = connect(("127.0.0.1", tcp), timeout=10)
         echo_roundtrip(l2, b"after the upgrade\n")
         check(served_by(new, tcp, l2), "a tcp connection opened after the upgrade is the new process's")
