@@ -110,6 +110,10 @@ namespace {
 enum Tag : uint8_t { kRecv, kSend, kPollOut };
 constexpr size_t kMaxIov = 8;
 constexpr uint64_t kMaxLingerBytes = 1 << 20;  // discarded after an error response, then close
+// While the worker drains, a keep-alive connection idle this long is closed
+// (sooner would race a client already sending its next request; a busy one
+// gets Connection: close on its next response instead).
+constexpr TimeNs kDrainIdle = kNsPerSec;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -147,6 +151,7 @@ class HttpClient final : public l4::Session, private io::OpHandler, private io::
   HttpClient(const HttpListenerContext& ctx, int fd);
   bool start(tls::ServerContext* tls);  // false: the connection cannot start (abort it)
   void abort() override;
+  void drain() override;
 
  private:
   friend class HttpConnection;
@@ -250,6 +255,7 @@ class HttpConnection final : private io::OpHandler,
   void exchange_done();
   void start_tunnel();
   void arm_deadline();
+  TimeNs idle_limit() const;
   void close_now(bool reset);
   void start_lingering();
   void maybe_destroy();
@@ -427,7 +433,14 @@ bool HttpClient::start(tls::ServerContext* tls) {
 // the keep-alive one.
 TimeNs HttpClient::idle_deadline() const {
   if (tls_ && !tls_->handshake_done()) return accepted_ + listener_->timeouts.handshake.count();
-  return last_activity_ + listener_->timeouts.idle.count();
+  const TimeNs d = last_activity_ + listener_->timeouts.idle.count();
+  return env_->draining ? std::min(d, last_activity_ + kDrainIdle) : d;
+}
+
+// An exchange in progress answers with Connection: close (env_->draining);
+// an idle connection gets the shorter deadline.
+void HttpClient::drain() {
+  if (!active_ && !idle_closing_) env_->loop->timers().arm(timer_, idle_deadline());
 }
 
 void HttpClient::abort() {
@@ -552,8 +565,15 @@ void HttpConnection::arm_deadline() {
   else if (tunnel_) d = last_activity_ + t.idle.count();
   else if (req_ == Req::kHead) d = head_start_ + t.header.count();
   else if (resp_ == Resp::kWaiting && up_) d = up_deadline_ns_;
-  else d = last_activity_ + t.idle.count();
+  else d = idle_limit();
   env_->loop->timers().arm(timer_, d);
+}
+
+// No activity since: the idle timeout, or kDrainIdle between exchanges while draining.
+TimeNs HttpConnection::idle_limit() const {
+  const TimeNs d = last_activity_ + listener_->timeouts.idle.count();
+  if (env_->draining && req_ == Req::kIdle && resp_ == Resp::kNone) return std::min(d, last_activity_ + kDrainIdle);
+  return d;
 }
 
 void HttpConnection::on_timer(io::Timer&) {
@@ -589,7 +609,7 @@ void HttpConnection::on_timer(io::Timer&) {
       maybe_destroy();
       return;
     }
-  } else if (now >= last_activity_ + t.idle.count()) {
+  } else if (now >= idle_limit()) {
     LOG_DEBUG("http %s: %s: idle timeout", listener_->name.c_str(), client_ip_.c_str());
     if (req_ == Req::kIdle && resp_ != Resp::kWaiting) close_now(false);
     else close_now(true);
@@ -756,7 +776,7 @@ void HttpConnection::on_head() {
   host_.assign(h.host);
   user_agent_.assign(h.header("User-Agent").value_or(""));
   request_id_.clear();
-  keep_alive_ = h.keep_alive;
+  keep_alive_ = h.keep_alive && !env_->draining;  // draining: this exchange is the last
   is_head_ = h.is_head();
   request_has_body_ = h.body != BodyKind::kNone && !(h.body == BodyKind::kLength && h.content_length == 0);
   upgrade_requested_ = h.websocket();
@@ -1371,6 +1391,7 @@ void HttpConnection::on_response_head() {
   }
   status_ = h.status;
   if (upgrade_requested_ && !h.switching_protocols) keep_alive_ = false;  // the client may already be sending
+  if (env_->draining && !h.switching_protocols) keep_alive_ = false;  // drain began while it was in flight
   HeaderSet& hs = http_->headers;
   hs.clear();
   bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, h.switching_protocols);

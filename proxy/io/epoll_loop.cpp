@@ -84,7 +84,10 @@ void EpollLoop::enqueue(Op& op) {
   ready_tail_ = &op;
 }
 
-void EpollLoop::accept(Op& op, int listen_fd) { arm(op, OpKind::kAccept, listen_fd, true); }
+void EpollLoop::accept(Op& op, int listen_fd) {
+  arm(op, OpKind::kAccept, listen_fd, true);
+  state(listen_fd).listener = true;
+}
 
 void EpollLoop::connect(Op& op, int fd, const sockaddr* addr, socklen_t len) {
   op.addr_ = addr;
@@ -117,6 +120,7 @@ void EpollLoop::send(Op& op, int fd, const void* data, size_t len) {
 void EpollLoop::recvmsg(Op& op, int fd, msghdr* msg) {
   op.ptr_ = msg;
   arm(op, OpKind::kRecvMsg, fd, true);
+  state(fd).listener = true;
 }
 
 void EpollLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
@@ -128,6 +132,7 @@ void EpollLoop::recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) {
   op.ptr_ = vec;
   op.len_ = vlen;
   arm(op, OpKind::kRecvMMsg, fd, true);
+  state(fd).listener = true;
 }
 
 void EpollLoop::read(Op& op, int fd, void* data, size_t len) {
@@ -153,6 +158,10 @@ void EpollLoop::close(int fd) {
   if (static_cast<size_t>(fd) < fds_.size()) {
     FdState& st = fds_[fd];
     if (st.reader || st.writer) LOG_ERROR("epoll: closing fd %d with an armed operation", fd);
+    // A listening socket handed to another process (upgrade) outlives this
+    // close, and so would its registration here (epoll keys on the open file,
+    // not the descriptor): remove it first.
+    if (st.registered && st.listener) ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
     st = FdState{};
   }
   ::close(fd);

@@ -72,6 +72,10 @@ class Session {
   virtual ~Session() = default;
   // Ends the session now (drain deadline passed, listener removed).
   virtual void abort() = 0;
+  // The worker drains: finish what is in progress, take no new work (HTTP:
+  // Connection: close on the next response, close once idle). Default: nothing
+  // (a relayed TCP stream ends when its peers end it).
+  virtual void drain() {}
 
  private:
   friend struct WorkerEnv;
@@ -85,6 +89,8 @@ struct WorkerEnv {
   uint32_t worker_id = 0;
   size_t sessions = 0;
   WorkerStats* stats = nullptr;  // this worker's metrics (null in unit tests)
+  bool draining = false;  // drain_all() was called: sessions started now drain too
+  bool aborted = false;   // abort_all() was called
 
   void add(Session* s) {
     s->next_ = head_;
@@ -99,7 +105,17 @@ struct WorkerEnv {
     s->prev_ = s->next_ = nullptr;
     --sessions;
   }
+  void drain_all() {
+    draining = true;
+    // drain() may unlink (and free) the session: walk with a saved next.
+    for (Session* s = head_; s;) {
+      Session* n = s->next_;
+      s->drain();
+      s = n;
+    }
+  }
   void abort_all() {
+    aborted = true;
     // abort() may unlink (and free) the session: walk with a saved next.
     for (Session* s = head_; s;) {
       Session* n = s->next_;

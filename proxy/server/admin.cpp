@@ -1,6 +1,7 @@
 #include "proxy/server/admin.hpp"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -296,6 +297,12 @@ void AdminServer::stop() {
   }
 }
 
+void AdminServer::stop_accepting() {
+  accepting_ = false;
+  loop_->timers().cancel(backoff_);
+  loop_->cancel(accept_);
+}
+
 bool AdminServer::idle() const { return !accept_.armed() && conns_.empty(); }
 
 void AdminServer::finished(AdminConn* c) {
@@ -304,6 +311,20 @@ void AdminServer::finished(AdminConn* c) {
 }
 
 void AdminServer::on_complete(io::Op&, int res) {
+  accepted(res);
+  // Handed over (upgrade): the cancelled accept's last completion. As for
+  // listeners (listener.cpp take_queued), serve what is queued now: a wake-up
+  // our exclusive io_uring waiter took just before the cancel reaches nobody else.
+  if (!accepting_ && !stopping_ && !accept_.armed()) {
+    for (int i = 0; i < 1024; ++i) {
+      int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) break;
+      accepted(fd);
+    }
+  }
+}
+
+void AdminServer::accepted(int res) {
   if (res >= 0) {
     if (stopping_ || conns_.size() >= limits_.connections) {
       if (!stopping_) LOG_WARN("admin: %u connections open, closing a new one", limits_.connections);
@@ -314,13 +335,13 @@ void AdminServer::on_complete(io::Op&, int res) {
     conns_.back()->start();
     return;
   }
-  if (stopping_ || res == -ECANCELED) return;
+  if (stopping_ || !accepting_ || res == -ECANCELED) return;
   LOG_WARN("admin: accept: %s; retrying in 100ms", std::strerror(-res));
   loop_->timers().arm(backoff_, loop_->now() + kAcceptBackoff);
 }
 
 void AdminServer::on_timer(io::Timer&) {
-  if (!stopping_ && !accept_.armed()) loop_->accept(accept_, fd_);
+  if (!stopping_ && accepting_ && !accept_.armed()) loop_->accept(accept_, fd_);
 }
 
 }  // namespace portico::server

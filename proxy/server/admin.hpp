@@ -67,6 +67,9 @@ class AdminServer final : private io::OpHandler, private io::TimerHandler {
   void start();
   // Stops accepting and aborts every connection; idle() once nothing is armed.
   void stop();
+  // Stops accepting (another process took the socket: upgrade); requests in
+  // progress, and connections accepted before the cancel landed, are answered.
+  void stop_accepting();
   bool idle() const;
   AdminShared& shared() { return *shared_; }
   io::Loop* loop() { return loop_; }
@@ -76,6 +79,7 @@ class AdminServer final : private io::OpHandler, private io::TimerHandler {
  private:
   void on_complete(io::Op& op, int res) override;
   void on_timer(io::Timer& t) override;
+  void accepted(int res);  // a new connection (res >= 0) or the accept's error
 
   io::Loop* loop_;
   int fd_;
@@ -85,6 +89,7 @@ class AdminServer final : private io::OpHandler, private io::TimerHandler {
   io::Timer backoff_;
   std::vector<std::unique_ptr<AdminConn>> conns_;
   bool stopping_ = false;
+  bool accepting_ = true;
 };
 
 }  // namespace portico::server

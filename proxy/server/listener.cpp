@@ -14,6 +14,7 @@ namespace portico::server {
 namespace {
 
 constexpr TimeNs kAcceptBackoff = 100 * kNsPerMs;
+constexpr int kMaxQueued = 65536;  // above any listen backlog (4096)
 
 // Where an accepted connection goes: captured at accept time, so a reload or a
 // removed listener does not change it for a connection still reading its PROXY header.
@@ -161,9 +162,17 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   }
   void start() override { env_->loop->accept(accept_, fd_); }
   void stop() override {
+    if (stopping_) return;
     stopping_ = true;
     if (latest_) latest_->gen = nullptr;  // removed: its connections stay where they are
     env_->loop->timers().cancel(backoff_);
+    if (!accept_.armed()) return;
+    // Connections accepted before the cancel lands are served, on this
+    // generation: pin it until the accept's final completion. (After an
+    // upgrade's hand-over the socket lives on in the new process: closing
+    // them would reset clients the kernel had already connected.)
+    ++gen_->refs;
+    pinned_ = true;
     env_->loop->cancel(accept_);
   }
   bool stopped() const override { return stopping_ && !accept_.armed(); }
@@ -171,11 +180,34 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
 
  private:
   void on_complete(io::Op&, int res) override {
-    if (res >= 0) {
-      if (stopping_) {  // an accept that completed after its cancel: still an fd to close
-        env_->loop->close(res);
-        return;
+    accepted(res);
+    if (stopping_ && !accept_.armed()) {  // the stopped accept's final completion
+      if (!env_->aborted) take_queued();
+      if (pinned_) {
+        --gen_->refs;
+        pinned_ = false;
       }
+    }
+  }
+  // io_uring waits for connections as an exclusive waiter: a connection whose
+  // wake-up went to our accept just before its cancel stays queued with no
+  // other waiter woken, and after an upgrade's hand-over the new process,
+  // which shares the socket, would not hear of it until the next connection.
+  // So take (and serve) whatever is queued now, with plain accept4 calls:
+  // our accept is gone, later arrivals wake the new process.
+  void take_queued() {
+    for (int i = 0; i < kMaxQueued; ++i) {
+      int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      accepted(fd);
+    }
+  }
+  void accepted(int res) {
+    if (res >= 0 && stopping_ && env_->aborted) {  // forced exit: nothing is served any more
+      env_->loop->close(res);
+      return;
+    }
+    if (res >= 0) {
       Handoff h{env_, http_, gen_, listener_, routes_, cluster_, shared_, stats_, latest_, tls_};
       // From trusted networks the PROXY header comes first; elsewhere it is not
       // interpreted (an HTTP listener answers it 400 as a malformed request).
@@ -209,6 +241,7 @@ class StreamListener final : public WorkerListener, private io::OpHandler, priva
   const conf::Cluster* cluster_ = nullptr;
   tls::ServerContext* tls_ = nullptr;  // owned by gen_
   bool stopping_ = false;
+  bool pinned_ = false;  // stopping with the accept still armed: gen_ pinned
 };
 
 class DatagramListener final : public WorkerListener {

@@ -6,6 +6,7 @@
 #include "conf/loader.hpp"
 #include "proxy/base/log.hpp"
 #include "proxy/server/server.hpp"
+#include "proxy/server/upgrade.hpp"
 #include "proxy/tls/tls_set.hpp"
 
 #ifndef PORTICO_VERSION
@@ -22,12 +23,15 @@ void usage(FILE* out) {
                "  -v, --version       print the version and exit\n"
                "  -h, --help          print this help and exit\n"
                "environment: PORTICO_EVENT_LOOP=auto|io_uring|epoll overrides event_loop\n"
-               "signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and exit\n");
+               "signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and exit,\n"
+               "         SIGUSR2 starts the binary found on disk now and hands it the sockets\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Started by an upgrade (SIGUSR2): whatever stops us below is reported to the old process.
+  portico::server::read_upgrade_environment();
   std::string config;
   bool test = false;
   for (int i = 1; i < argc; ++i) {
@@ -60,6 +64,9 @@ int main(int argc, char** argv) {
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
     std::fprintf(stderr, "portico: configuration file %s test failed\n", config.c_str());
+    std::string why = r.errors.empty() ? "configuration invalid" : r.errors[0].str();
+    if (r.errors.size() > 1) why += " (and " + std::to_string(r.errors.size() - 1) + " more)";
+    portico::server::report_failure(why);
     return 1;
   }
   // Certificates, keys and CA bundles are read and checked here too, so that
@@ -68,12 +75,13 @@ int main(int argc, char** argv) {
   if (!portico::tls::load_tls_set(*r.config, nullptr, &tls_errors)) {
     for (const auto& e : tls_errors) std::fprintf(stderr, "%s: %s\n", config.c_str(), e.c_str());
     std::fprintf(stderr, "portico: configuration file %s test failed\n", config.c_str());
+    portico::server::report_failure(config + ": " + (tls_errors.empty() ? "tls" : tls_errors[0]));
     return 1;
   }
   if (test) {
     std::printf("portico: configuration file %s test is successful\n", config.c_str());
     return 0;
   }
-  portico::server::Server server(config);
+  portico::server::Server server(config, std::vector<std::string>(argv, argv + argc));
   return server.run(r.config);
 }

@@ -145,18 +145,25 @@ void set_defer_accept(const conf::Listener& l, const std::vector<int>& fds) {
 
 bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, std::string& err) {
   std::vector<int> created;
-  // Binds `n` sockets (the rest of the workers get -1), or reuses the running ones under `key`.
-  auto bind = [&](const std::string& key, const conf::Address& a, int type, size_t n,
-                  const std::string& what) {
+  // Gives `n` workers a socket each (the rest get -1): the running ones under
+  // `key`, else inherited ones (upgrade), else new ones. Surplus inherited
+  // sockets become `extra` for listeners (`keep_extra`) and are closed otherwise.
+  auto bind = [&](const std::string& key, const conf::Address& a, int type, size_t n, const std::string& what,
+                  bool keep_extra) {
     if (auto it = bound_.find(key); it != bound_.end()) {
       out.emplace(key, it->second);
       return true;
     }
     Bound b;
     b.shared = std::make_shared<l4::ListenerShared>();
+    b.type = type;
+    b.address = a;
+    std::vector<int> inherited = inherited_.take(type == SOCK_DGRAM ? "dgram" : "stream", a.str());
     for (size_t i = 0; i < workers_.size(); ++i) {
       int fd = -1;
-      if (i < n) {
+      if (i < n && i < inherited.size()) {
+        fd = inherited[i];
+      } else if (i < n) {
         std::string e;
         fd = io::open_listener(a.sa(), a.len, type, 4096, e);
         if (fd < 0) {
@@ -168,6 +175,16 @@ bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, 
       }
       b.fds.push_back(fd);
     }
+    for (size_t i = std::min(n, workers_.size()); i < inherited.size(); ++i) {
+      if (keep_extra) {
+        b.extra.push_back(inherited[i]);
+      } else {
+        LOG_INFO("upgrade: %s: more inherited sockets than workers; one closed", what.c_str());
+        ::close(inherited[i]);
+      }
+    }
+    if (!b.extra.empty())
+      LOG_INFO("upgrade: %s: %zu inherited sockets more than workers, served as well", what.c_str(), b.extra.size());
     out.emplace(key, std::move(b));
     return true;
   };
@@ -176,14 +193,14 @@ bool Server::bind_all(const conf::Config& c, std::map<std::string, Bound>& out, 
     // A unix-socket listener cannot be shared with SO_REUSEPORT: one socket,
     // served by the first worker only.
     const size_t n = l.bind.family() == AF_UNIX ? 1 : workers_.size();
-    if (!bind(key_of(l), l.bind, type, n, "listener " + l.name + " (" + l.bind.str() + ")")) return false;
+    if (!bind(key_of(l), l.bind, type, n, "listener " + l.name + " (" + l.bind.str() + ")", true)) return false;
     if (type == SOCK_STREAM && l.bind.family() != AF_UNIX) set_defer_accept(l, out.at(key_of(l)).fds);
   }
   if (c.dns) {
     for (const conf::Address& a : c.dns->listen) {
       for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
         const char* proto = type == SOCK_DGRAM ? "udp" : "tcp";
-        if (!bind(dns_key(a, type), a, type, workers_.size(), "dns.listen " + a.str() + " (" + proto + ")"))
+        if (!bind(dns_key(a, type), a, type, workers_.size(), "dns.listen " + a.str() + " (" + proto + ")", false))
           return false;
       }
     }
@@ -244,7 +261,9 @@ void Server::publish(const std::shared_ptr<const conf::Config>& c, std::map<std:
     if (w == 0) m.config.admin_fd = admin_fd_;
     for (const conf::Listener& l : c->listeners) {
       const Bound& b = bound.at(key_of(l));
-      m.config.listeners.push_back({b.fds[w], b.shared});
+      WorkerConfig::Listener wl{b.fds[w], b.shared, {}};
+      for (size_t k = w; k < b.extra.size(); k += workers_.size()) wl.extra_fds.push_back(b.extra[k]);
+      m.config.listeners.push_back(std::move(wl));
     }
     if (c->dns && dns) {
       m.config.dns.options = dns;
@@ -265,21 +284,25 @@ void Server::log_dns(const conf::Config& c, const dnscache::Options* dns) {
     LOG_WARN("dns: no upstreams (none configured, none in /etc/resolv.conf): cache misses get SERVFAIL");
 }
 
+int Server::fail(const std::string& why) {
+  LOG_ERROR("%s", why.c_str());
+  report_failure(why);
+  return 1;
+}
+
 int Server::run(std::shared_ptr<const conf::Config> config) {
   current_ = config;
   log::set_level(to_log_level(config->log.level));
+  inherited_ = InheritedSockets::from_environment();
   raise_fd_limit();
   io::Backend backend;
   bool fallback = false;
   std::string err;
-  if (!choose_backend(config->event_loop, backend, fallback, err)) {
-    LOG_ERROR("%s", err.c_str());
-    return 1;
-  }
+  if (!choose_backend(config->event_loop, backend, fallback, err)) return fail(err);
   // Signals are taken synchronously by this thread only.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&set, s);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -296,30 +319,25 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
     workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), cpus[i % cpus.size()], backend,
                                                 fallback, opts));
   std::shared_ptr<const dnscache::Options> dns = modules::prepare_dns(*config, err);
-  if (!err.empty()) {
-    LOG_ERROR("%s", err.c_str());
-    return 1;
-  }
+  if (!err.empty()) return fail(err);
   std::shared_ptr<const tls::TlsSet> tls;
-  if (!load_tls(*config, &tls, "tls")) return 1;
-  std::map<std::string, Bound> bound;
-  if (!bind_all(*config, bound, err)) {
-    LOG_ERROR("%s", err.c_str());
+  if (!load_tls(*config, &tls, "tls", &err)) {  // each problem is logged already
+    report_failure("tls: " + err);
     return 1;
   }
+  std::map<std::string, Bound> bound;
+  if (!bind_all(*config, bound, err)) return fail(err);
   if (config->admin.bind) {
     const conf::Address& a = *config->admin.bind;
-    admin_fd_ = io::open_listener(a.sa(), a.len, SOCK_STREAM, 128, err);
-    if (admin_fd_ < 0) {
-      LOG_ERROR("admin.bind %s: %s", a.str().c_str(), err.c_str());
-      return 1;
-    }
+    admin_address_ = a.str();
+    std::vector<int> inherited = inherited_.take("admin", admin_address_);
+    for (size_t i = 1; i < inherited.size(); ++i) ::close(inherited[i]);
+    admin_fd_ = inherited.empty() ? io::open_listener(a.sa(), a.len, SOCK_STREAM, 128, err) : inherited[0];
+    if (admin_fd_ < 0) return fail("admin.bind " + admin_address_ + ": " + err);
   }
+  inherited_.close_rest();
   // Every socket is bound: switch user before any worker thread exists.
-  if (!drop_privileges(config->user, err)) {
-    LOG_ERROR("%s", err.c_str());
-    return 1;
-  }
+  if (!drop_privileges(config->user, err)) return fail(err);
   for (auto& w : workers_) admin_->workers.push_back(&w->stats());
   admin_->workers_left.store(static_cast<uint32_t>(workers_.size()));
   admin_->mdns = mdns_table_;
@@ -327,17 +345,26 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   admin_->set_config(config, true, "");
   std::vector<std::future<std::string>> ready;
   for (auto& w : workers_) ready.push_back(w->start());
+  auto stop_workers = [&] {
+    for (auto& w : workers_) w->post({WorkerMessage::Kind::kForceClose, {}});
+    for (auto& w : workers_) w->join();
+  };
   for (auto& f : ready) {
     std::string e = f.get();
     if (!e.empty()) {
-      LOG_ERROR("%s", e.c_str());
-      for (auto& w : workers_) w->post({WorkerMessage::Kind::kForceClose, {}});
-      for (auto& w : workers_) w->join();
-      return 1;
+      stop_workers();
+      return fail(e);
     }
   }
   bound_ = bound;
   publish(config, bound_, dns, tls);
+  // Ready means every worker took its sockets (an upgrade's old process stops
+  // accepting when we say so).
+  for (auto& w : workers_) {
+    if (w->wait_configured(std::chrono::seconds(10))) continue;
+    stop_workers();
+    return fail("worker " + std::to_string(w->id()) + " did not take its configuration");
+  }
   for (const conf::Listener& l : config->listeners)
     LOG_INFO("listening name=%s bind=%s protocol=%s", l.name.c_str(), l.bind.str().c_str(),
              l.protocol == conf::Protocol::kUdp ? "udp" : l.protocol == conf::Protocol::kTcp ? "tcp" : "http");
@@ -346,10 +373,14 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   log_dns(*config, dns.get());
   LOG_INFO("ready workers=%zu event_loop=%s pid=%d", workers_.size(), workers_[0]->backend_name(),
            static_cast<int>(::getpid()));
+  report_ready();
+  notify_systemd_ready();
 
   for (;;) {
     siginfo_t info;
+    // While a new process is coming up (or a failed one is not reaped yet), look often.
     timespec ts{1, 0};
+    if (upgrade_ || !children_.empty()) ts = {0, 20 * 1000 * 1000};
     int sig = sigtimedwait(&set, &info, &ts);
     rotate_ticket_keys();
     if (sig == SIGHUP) {
@@ -357,18 +388,66 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
       if (why.empty()) admin_->set_config(current_, true, ""), admin_->reloads_ok.fetch_add(1);
       else admin_->set_config(nullptr, false, why), admin_->reloads_failed.fetch_add(1);
       admin_->reloads_done.fetch_add(1, std::memory_order_release);
+    } else if (sig == SIGUSR2) {
+      start_upgrade();
     } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
       LOG_INFO("received %s: draining (up to %lld ms)", strsignal(sig),
                static_cast<long long>(current_->drain_timeout.count() / 1000000));
+      if (upgrade_) {
+        LOG_WARN("upgrade: stopping the new process pid=%d too (it was not ready)", static_cast<int>(upgrade_->pid()));
+        ::kill(upgrade_->pid(), SIGTERM);
+      }
       drain();
       return 0;
     }
+    if (upgrade_) {
+      std::string why;
+      UpgradeAttempt::State st = upgrade_->poll(why);
+      if (st == UpgradeAttempt::State::kReady) {
+        LOG_INFO("upgrade: new process pid=%d is ready; pid=%d stops accepting and drains (up to %lld ms)",
+                 static_cast<int>(upgrade_->pid()), static_cast<int>(::getpid()),
+                 static_cast<long long>(current_->drain_timeout.count() / 1000000));
+        drain(true);
+        return 0;
+      }
+      if (st == UpgradeAttempt::State::kFailed) {
+        LOG_ERROR("upgrade failed: new process pid=%d: %s; pid=%d keeps serving", static_cast<int>(upgrade_->pid()),
+                  why.c_str(), static_cast<int>(::getpid()));
+        children_.push_back(upgrade_->pid());
+        upgrade_.reset();
+      }
+    }
+    if (!children_.empty()) reap_children(children_);
     for (auto& w : workers_)
       if (w->finished()) {
         LOG_ERROR("worker %u stopped unexpectedly", w->id());
         return 1;
       }
   }
+}
+
+void Server::start_upgrade() {
+  if (upgrade_) {
+    LOG_WARN("upgrade: already in progress (new process pid=%d); SIGUSR2 ignored", static_cast<int>(upgrade_->pid()));
+    return;
+  }
+  LOG_INFO("received SIGUSR2: starting a new process and handing it the listening sockets");
+  std::vector<HandoverSocket> socks;
+  for (const auto& [key, b] : bound_) {
+    const char* kind = b.type == SOCK_DGRAM ? "dgram" : "stream";
+    const std::string address = b.address.str();
+    for (int fd : b.fds)
+      if (fd >= 0) socks.push_back({fd, kind, address});
+    for (int fd : b.extra) socks.push_back({fd, kind, address});
+  }
+  if (admin_fd_ >= 0) socks.push_back({admin_fd_, "admin", admin_address_});
+  auto attempt = std::make_unique<UpgradeAttempt>();
+  std::string err;
+  if (!attempt->start(argv_, socks, err)) {
+    LOG_ERROR("upgrade failed: %s; pid=%d keeps serving", err.c_str(), static_cast<int>(::getpid()));
+    return;
+  }
+  upgrade_ = std::move(attempt);
 }
 
 std::string Server::reload() {
@@ -417,9 +496,10 @@ std::string Server::reload() {
   return {};
 }
 
-void Server::drain() {
+void Server::drain(bool handover) {
   admin_->draining.store(true, std::memory_order_release);
-  for (auto& w : workers_) w->post({WorkerMessage::Kind::kDrain, {}});
+  const auto kind = handover ? WorkerMessage::Kind::kHandover : WorkerMessage::Kind::kDrain;
+  for (auto& w : workers_) w->post({kind, {}});
   auto deadline = std::chrono::steady_clock::now() + current_->drain_timeout;
   sigset_t set;
   sigemptyset(&set);

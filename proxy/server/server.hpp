@@ -3,7 +3,11 @@
 // listener's sockets (one SO_REUSEPORT socket per worker, so bind errors are
 // reported before anything starts and privileges can be dropped after
 // binding), starts the workers, then waits for signals: SIGHUP reloads,
-// SIGTERM/SIGINT drain and exit.
+// SIGTERM/SIGINT drain and exit, SIGUSR2 starts a new binary and hands it
+// every listening socket (upgrade.hpp), then drains once it is ready.
+
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <map>
 #include <memory>
@@ -12,20 +16,29 @@
 
 #include "conf/config.hpp"
 #include "proxy/io/loop.hpp"
+#include "proxy/server/upgrade.hpp"
 #include "proxy/server/worker.hpp"
 
 namespace portico::server {
 
 class Server {
  public:
-  explicit Server(std::string config_path) : config_path_(std::move(config_path)) {}
+  // argv: the command line, given again to the new process of an upgrade.
+  Server(std::string config_path, std::vector<std::string> argv)
+      : config_path_(std::move(config_path)), argv_(std::move(argv)) {}
   // Runs until drained; returns the process exit code.
   int run(std::shared_ptr<const conf::Config> config);
 
  private:
   struct Bound {
-    std::vector<int> fds;  // one per worker
+    std::vector<int> fds;  // one per worker (-1: that worker has none)
+    // Inherited sockets beyond one per worker (the old process had more
+    // workers): served too, spread over the workers, so nothing the kernel
+    // queued on them is lost. Listeners only.
+    std::vector<int> extra;
     std::shared_ptr<l4::ListenerShared> shared;
+    int type = SOCK_STREAM;
+    conf::Address address;
   };
   // Sockets for every listener of `c` and for the DNS server (dns.listen, UDP
   // and TCP), reusing those already bound under the same name and address. On
@@ -43,9 +56,20 @@ class Server {
   void log_dns(const conf::Config& c, const dnscache::Options* dns);
   // Returns "" on success, else why the running configuration was kept.
   std::string reload();
-  void drain();
+  // handover: another process took the sockets (upgrade): the admin endpoint
+  // stops accepting at once and mDNS leaves without goodbyes.
+  void drain(bool handover = false);
+  // SIGUSR2: starts the new process (the hand-over completes in run()'s loop).
+  void start_upgrade();
+  // Logs why start-up failed, tells the old process of an upgrade, returns 1.
+  int fail(const std::string& why);
 
   std::string config_path_;
+  std::vector<std::string> argv_;
+  // Sockets handed over by the process that started this one (upgrade); empty after start-up.
+  InheritedSockets inherited_;
+  std::unique_ptr<UpgradeAttempt> upgrade_;  // in progress
+  std::vector<pid_t> children_;              // failed new processes not reaped yet
   std::shared_ptr<const conf::Config> current_;
   std::map<std::string, Bound> bound_;  // key: name|bind|type
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -57,6 +81,7 @@ class Server {
   // The admin endpoint: its socket (handed to worker 0 once) and what it reads.
   std::shared_ptr<AdminShared> admin_ = std::make_shared<AdminShared>();
   int admin_fd_ = -1;
+  std::string admin_address_;  // what admin_fd_ is bound to (admin.bind changes only on restart)
   // The running generation's clusters (by name), handed to the next one so
   // health state and discovered endpoints survive a reload.
   std::map<std::string, std::shared_ptr<upstream::SharedCluster>> clusters_;

@@ -35,6 +35,15 @@ std::future<std::string> Worker::start() {
   return fut;
 }
 
+bool Worker::wait_configured(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (configs_applied_.load(std::memory_order_acquire) == 0) {
+    if (finished() || std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -144,6 +153,7 @@ void Worker::handle(WorkerMessage& m) {
   switch (m.kind) {
     case WorkerMessage::Kind::kConfig: apply(m.config); break;
     case WorkerMessage::Kind::kDrain: drain(); break;
+    case WorkerMessage::Kind::kHandover: drain(true); break;
     case WorkerMessage::Kind::kForceClose:
       drain();
       env_.abort_all();
@@ -171,19 +181,11 @@ void Worker::apply(WorkerConfig& wc) {
   std::map<std::string, std::unique_ptr<WorkerListener>> next;
   const auto& ls = wc.config->listeners;
   for (size_t i = 0; i < ls.size(); ++i) {
-    const conf::Listener& l = ls[i];
-    int fd = wc.listeners[i].fd;
-    auto it = listeners_.find(l.name);
-    if (it != listeners_.end() && it->second->fd() == fd) {
-      it->second->configure(g, &l);  // same socket: new connections get the new settings
-      next.emplace(l.name, std::move(it->second));
-      listeners_.erase(it);
-      continue;
-    }
-    auto wl = WorkerListener::create(&env_, http_.get(), l, fd, wc.listeners[i].shared.get());
-    wl->configure(g, &l);
-    wl->start();
-    next.emplace(l.name, std::move(wl));
+    const WorkerConfig::Listener& sock = wc.listeners[i];
+    place_listener(ls[i].name, ls[i], sock.fd, sock.shared.get(), g, next);
+    // Extra sockets run as more listeners of the same name ('\n' never appears in a name).
+    for (size_t k = 0; k < sock.extra_fds.size(); ++k)
+      place_listener(ls[i].name + "\n" + std::to_string(k + 1), ls[i], sock.extra_fds[k], sock.shared.get(), g, next);
   }
   // Listeners gone from the config (or rebound elsewhere) stop accepting;
   // their sessions finish on the generation they started on.
@@ -197,6 +199,24 @@ void Worker::apply(WorkerConfig& wc) {
   apply_mdns(wc);
   apply_health_checks(wc);
   sweep();
+  configs_applied_.fetch_add(1, std::memory_order_release);
+}
+
+// Keeps the running listener under `key` if it has the same socket (new
+// connections get the new settings), else starts one on `fd`.
+void Worker::place_listener(const std::string& key, const conf::Listener& l, int fd, l4::ListenerShared* shared,
+                            l4::Generation* g, std::map<std::string, std::unique_ptr<WorkerListener>>& next) {
+  auto it = listeners_.find(key);
+  if (it != listeners_.end() && it->second->fd() == fd) {
+    it->second->configure(g, &l);
+    next.emplace(key, std::move(it->second));
+    listeners_.erase(it);
+    return;
+  }
+  auto wl = WorkerListener::create(&env_, http_.get(), l, fd, shared);
+  wl->configure(g, &l);
+  wl->start();
+  next.emplace(key, std::move(wl));
 }
 
 // Each cluster's active checks run on one worker: cluster index % workers.
@@ -266,7 +286,7 @@ bool Worker::mdns_busy() {
   return mdns_ != nullptr || !mdns_retiring_.empty();
 }
 
-void Worker::drain() {
+void Worker::drain(bool handover) {
   if (draining_) return;
   draining_ = true;
   for (auto& [name, wl] : listeners_) {
@@ -274,7 +294,15 @@ void Worker::drain() {
     retiring_.push_back(std::move(wl));
   }
   listeners_.clear();
+  // Connections finish what they are doing; HTTP ones close after their
+  // current exchange (Connection: close) or once idle (l4::WorkerEnv::drain_all).
+  env_.drain_all();
   if (dns_) dns_->drain();
+  if (admin_ && handover) admin_->stop_accepting();
+  if (mdns_ && handover) {
+    mdns_->abort();
+    mdns_retiring_.push_back(std::move(mdns_));
+  }
   if (mdns_) retire_mdns();
   retire_probers();
   LOG_DEBUG("draining: %zu sessions open", env_.sessions);

@@ -5,6 +5,7 @@
 // queues a message and wakes the loop through an eventfd.
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <map>
 #include <memory>
@@ -36,6 +37,9 @@ struct WorkerConfig {
   struct Listener {
     int fd = -1;  // this worker's SO_REUSEPORT socket; the worker closes it when done
     std::shared_ptr<l4::ListenerShared> shared;
+    // More sockets of the same listener this worker serves: inherited from an
+    // old process that had more workers (see Server::Bound::extra).
+    std::vector<int> extra_fds;
   };
   std::vector<Listener> listeners;  // aligned with config->listeners
   modules::DnsWorkerConfig dns;     // the built-in DNS server (options null: off)
@@ -54,7 +58,11 @@ struct WorkerConfig {
 };
 
 struct WorkerMessage {
-  enum class Kind { kConfig, kDrain, kForceClose } kind;
+  // kHandover: drain because a new process took over the sockets (upgrade):
+  // like kDrain, but the admin endpoint stops accepting at once (the new
+  // process answers it) and mDNS stops without goodbyes (the new process
+  // announces the same records).
+  enum class Kind { kConfig, kDrain, kHandover, kForceClose } kind;
   WorkerConfig config;  // kConfig
 };
 
@@ -69,6 +77,8 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   void join();
   bool finished() const { return finished_.load(std::memory_order_acquire); }
   uint32_t id() const { return id_; }
+  // Waits (bounded) until the worker applied its first config; false on timeout.
+  bool wait_configured(std::chrono::milliseconds timeout) const;
   const char* backend_name() const { return backend_name_.load(); }
 
  private:
@@ -77,7 +87,9 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   void on_timer(io::Timer& t) override;            // housekeeping
   void handle(WorkerMessage& m);
   void apply(WorkerConfig& wc);
-  void drain();
+  void drain(bool handover = false);
+  void place_listener(const std::string& key, const conf::Listener& l, int fd, l4::ListenerShared* shared,
+                      l4::Generation* g, std::map<std::string, std::unique_ptr<WorkerListener>>& next);
   void sweep();
   void mirror_dns_stats();
   void arm_wake();
@@ -97,6 +109,7 @@ class Worker final : private io::OpHandler, private io::TimerHandler {
   std::mutex mu_;
   std::vector<WorkerMessage> inbox_;  // bounded in practice: main posts one message per signal
   std::atomic<bool> finished_{false};
+  std::atomic<uint32_t> configs_applied_{0};
   std::atomic<const char*> backend_name_{"?"};
 
   // Owned by the worker thread.
