@@ -6,11 +6,6 @@
 namespace portico::dnscache {
 namespace {
 
-// ASCII lower-casing of a wire-form name, byte by byte, as ldns_dname2canonical
-// does (label length bytes are < 64 and unaffected); done in place to keep the
-// cache-hit path free of allocations.
-uint8_t lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c; }
-
 bool to_vector(const ldns_pkt* pkt, std::vector<uint8_t>& out) {
   uint8_t* wire = nullptr;
   size_t size = 0;
@@ -172,7 +167,7 @@ QueryCheck parse_client_query_ldns(std::span<const uint8_t> bytes, Transport tra
 
 void make_key(const ClientQuery& q, QuestionKey& key) {
   key.name.resize(q.qname_len);
-  for (size_t i = 0; i < q.qname_len; ++i) key.name[i] = static_cast<char>(lower(q.qname[i]));
+  for (size_t i = 0; i < q.qname_len; ++i) key.name[i] = static_cast<char>(ascii_lower(q.qname[i]));
   key.type = q.qtype;
   key.klass = q.qclass;
   key.flags = static_cast<uint8_t>((q.do_bit ? kKeyDo : 0) | (q.cd ? kKeyCd : 0));
@@ -180,7 +175,6 @@ void make_key(const ClientQuery& q, QuestionKey& key) {
 
 bool response_from_pkt(const ldns_pkt* pkt, Response& out) {
   out.ttl_offsets.clear();
-  out.ttls.clear();
   if (!to_vector(pkt, out.wire)) return false;
   out.rcode = ldns_pkt_get_rcode(pkt) & 0x0f;
   out.aa = ldns_pkt_aa(pkt);
@@ -212,11 +206,9 @@ bool response_from_pkt(const ldns_pkt* pkt, Response& out) {
       ldns_rr* rr = nullptr;
       if (ldns_wire2rr(&rr, w, size, &pos, sections[s]) != LDNS_STATUS_OK) return false;
       const bool is_opt = ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT;
-      const uint32_t ttl = ldns_rr_ttl(rr);
       ldns_rr_free(rr);
       if (is_opt) continue;
       out.ttl_offsets.push_back(static_cast<uint16_t>(fixed + 4));
-      out.ttls.push_back(ttl);
     }
   }
   return true;
@@ -252,9 +244,9 @@ bool render_response(const Response& r, const ClientQuery& q, const RenderTtl& t
   if (q.qname_len == r.qname_len) {
     std::memcpy(w + LDNS_HEADER_SIZE, q.qname.data(), q.qname_len);
   }
-  for (size_t i = 0; i < r.ttl_offsets.size(); ++i) {
-    const uint32_t v = ttl.stale ? ttl.stale_ttl : (r.ttls[i] > ttl.age_s ? r.ttls[i] - ttl.age_s : 0);
-    ldns_write_uint32(w + r.ttl_offsets[i], v);
+  for (const uint16_t off : r.ttl_offsets) {
+    const uint32_t stored = ldns_read_uint32(w + off);
+    ldns_write_uint32(w + off, ttl.stale ? ttl.stale_ttl : (stored > ttl.age_s ? stored - ttl.age_s : 0));
   }
   const std::vector<uint8_t>& o = q.do_bit ? opt.with_do : opt.plain;
   if (q.has_edns) {
@@ -337,7 +329,7 @@ ReplyCheck parse_upstream_reply(std::span<const uint8_t> bytes, uint16_t id,
   }
   const uint8_t* n = ldns_rdf_data(owner);
   for (size_t i = 0; i < key.name.size(); ++i) {
-    if (lower(n[i]) != static_cast<uint8_t>(key.name[i])) return ReplyCheck::kMismatch;
+    if (ascii_lower(n[i]) != static_cast<uint8_t>(key.name[i])) return ReplyCheck::kMismatch;
   }
   out = std::move(pkt);
   return ReplyCheck::kOk;

@@ -16,6 +16,10 @@
 
 namespace portico::dnscache {
 
+// ASCII lower-casing of one byte of a wire-form name, as ldns_dname2canonical
+// does (label length bytes are < 64 and unaffected).
+inline uint8_t ascii_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c; }
+
 // Cache / coalescing key: lower-cased owner name (wire form), type, class and the
 // DO and CD bits (a CD=1 answer may be unvalidated, so it is not shared with CD=0).
 struct QuestionKey {
@@ -87,12 +91,12 @@ QueryCheck parse_client_query_ldns(std::span<const uint8_t> bytes, Transport tra
 // Lower-cased key of the query's question.
 void make_key(const ClientQuery& q, QuestionKey& key);
 
-// A reply rendered once by ldns (ID 0, no OPT record, lower-case question) plus
-// the offsets of every TTL, so each client gets a copy patched in place.
+// A reply rendered once by ldns (ID 0, no OPT record) plus the offsets of every
+// TTL, so each client gets a copy patched in place (the TTLs as rendered, already
+// clamped, stay in `wire` and are read from there).
 struct Response {
   std::vector<uint8_t> wire;
   std::vector<uint16_t> ttl_offsets;
-  std::vector<uint32_t> ttls;  // TTLs as rendered (already clamped)
   uint16_t question_end = 0;   // offset just past the question section
   uint8_t qname_len = 0;
   uint8_t rcode = 0;
