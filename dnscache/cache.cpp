@@ -1,51 +1,130 @@
 #include "dnscache/cache.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <string_view>
 
 namespace portico::dnscache {
 
 size_t Cache::cost(const CacheEntry& e) {
-  return sizeof(CacheEntry) + e.key.name.size() + e.response.wire.size() +
-         e.response.ttl_offsets.size() * (sizeof(uint16_t) + sizeof(uint32_t));
+  return sizeof(CacheEntry) + 2 * sizeof(Slot) + e.key.name.size() + e.response.wire.size() +
+         e.response.ttl_offsets.size() * sizeof(uint16_t);
+}
+
+size_t Cache::hash_of(const QuestionKey& key) {
+  size_t h = std::hash<std::string_view>{}(key.name);
+  h ^= (static_cast<size_t>(key.type) << 24 | static_cast<size_t>(key.klass) << 8 | key.flags) *
+       0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 29);  // the slot is taken from the low bits
+}
+
+bool Cache::matches(const CacheEntry& e, const QuestionKey& key) {
+  const Response& r = e.response;
+  return e.key.type == key.type && e.key.klass == key.klass && e.key.flags == key.flags &&
+         r.qname_len == key.name.size() &&
+         std::memcmp(r.wire.data() + LDNS_HEADER_SIZE, key.name.data(), key.name.size()) == 0;
+}
+
+size_t Cache::slot_of(const QuestionKey& key, size_t hash) const {
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (!s.used || (s.hash == hash && matches(*s.entry, key))) return i;
+  }
+}
+
+void Cache::index_add(List::iterator e) {
+  if ((count_ + 1) * 2 > slots_.size()) {
+    // Grow (allocation on inserts only, which come from upstream replies).
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (!s.used) continue;
+      size_t i = s.hash & mask;
+      while (slots_[i].used) i = (i + 1) & mask;
+      slots_[i] = s;
+    }
+  }
+  const size_t mask = slots_.size() - 1;
+  size_t i = e->hash & mask;
+  while (slots_[i].used) i = (i + 1) & mask;
+  slots_[i] = Slot{e->hash, e, true};
+  ++count_;
+}
+
+void Cache::index_remove(const CacheEntry& e) {
+  const size_t mask = slots_.size() - 1;
+  size_t i = e.hash & mask;
+  while (!(slots_[i].used && &*slots_[i].entry == &e)) i = (i + 1) & mask;
+  // Backward-shift deletion: pull later members of the probe run into the hole.
+  for (size_t j = (i + 1) & mask; slots_[j].used; j = (j + 1) & mask) {
+    const size_t home = slots_[j].hash & mask;
+    // Movable unless its home lies cyclically in (i, j].
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{};
+  --count_;
 }
 
 CacheEntry* Cache::find(const QuestionKey& key, Time now, Time stale_window) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return nullptr;
-  List::iterator e = it->second;
+  if (count_ == 0) return nullptr;
+  const Slot& s = slots_[slot_of(key, hash_of(key))];
+  if (!s.used) return nullptr;
+  List::iterator e = s.entry;
   const bool too_old = e->expires + stale_window <= now || (stale_window == Time::zero() && e->expires <= now);
   if (too_old) {
     erase(e);
     return nullptr;
   }
-  lru_.splice(lru_.begin(), lru_, e);
+  if (moves_ - e->lru_stamp >= count_ / 4) {
+    lru_.splice(lru_.begin(), lru_, e);
+    e->lru_stamp = ++moves_;
+  }
   return &*e;
 }
 
 void Cache::insert(const QuestionKey& key, Response&& response, uint32_t ttl, Time now) {
-  auto it = index_.find(key);
-  if (it != index_.end()) erase(it->second);
+  // The index compares names in the response's question: it must be key's name
+  // (the upstream reply was checked to match it, up to case).
+  if (response.qname_len != key.name.size() || response.wire.size() < LDNS_HEADER_SIZE + key.name.size() ||
+      !std::equal(key.name.begin(), key.name.end(), response.wire.begin() + LDNS_HEADER_SIZE,
+                  [](char k, uint8_t w) { return static_cast<uint8_t>(k) == ascii_lower(w); })) {
+    return;
+  }
+  std::memcpy(response.wire.data() + LDNS_HEADER_SIZE, key.name.data(), key.name.size());
+  const size_t hash = hash_of(key);
+  if (count_ > 0) {
+    const Slot& s = slots_[slot_of(key, hash)];
+    if (s.used) erase(s.entry);
+  }
   lru_.emplace_front();
   CacheEntry& e = lru_.front();
   e.key = key;
+  e.hash = hash;
   e.response = std::move(response);
   e.stored = now;
   e.ttl = ttl;
   e.expires = now + std::chrono::seconds(ttl);
-  index_.emplace(key, lru_.begin());
+  e.lru_stamp = ++moves_;
+  index_add(lru_.begin());
   bytes_ += cost(e);
   trim();
 }
 
 void Cache::erase(List::iterator it) {
   bytes_ -= cost(*it);
-  index_.erase(it->key);
+  index_remove(*it);
   lru_.erase(it);
 }
 
 void Cache::trim() {
-  while (!lru_.empty() && (index_.size() > max_entries_ || bytes_ > max_bytes_)) {
+  while (!lru_.empty() && (count_ > max_entries_ || bytes_ > max_bytes_)) {
     erase(std::prev(lru_.end()));
     ++evictions_;
   }
@@ -58,8 +137,9 @@ void Cache::set_limits(size_t max_entries, size_t max_bytes) {
 }
 
 void Cache::clear() {
-  index_.clear();
+  slots_.clear();
   lru_.clear();
+  count_ = 0;
   bytes_ = 0;
 }
 

@@ -6,11 +6,6 @@
 namespace portico::dnscache {
 namespace {
 
-// ASCII lower-casing of a wire-form name, byte by byte, as ldns_dname2canonical
-// does (label length bytes are < 64 and unaffected); done in place to keep the
-// cache-hit path free of allocations.
-uint8_t lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c; }
-
 bool to_vector(const ldns_pkt* pkt, std::vector<uint8_t>& out) {
   uint8_t* wire = nullptr;
   size_t size = 0;
@@ -27,8 +22,11 @@ RdfPtr name_rdf(std::span<const uint8_t> wire) {
   return RdfPtr(ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, wire.size(), wire.data()));
 }
 
-QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transport,
-                              uint16_t max_udp_payload, size_t max_query_size, ClientQuery& q) {
+namespace {
+
+// Header checks shared by both readers; kOk means "read the rest".
+QueryCheck check_header(std::span<const uint8_t> bytes, Transport transport, size_t max_query_size,
+                        ClientQuery& q) {
   q.has_question = false;
   q.has_edns = false;
   q.do_bit = false;
@@ -46,7 +44,17 @@ QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transpor
   q.ad = LDNS_AD_WIRE(w) != 0;
   if (bytes.size() > max_query_size) return QueryCheck::kFormErr;
   if (q.opcode != LDNS_PACKET_QUERY) return QueryCheck::kNotImp;
+  return QueryCheck::kOk;
+}
 
+uint16_t udp_reply_limit(uint16_t advertised, uint16_t max_udp_payload) {
+  const uint16_t cap = std::max<uint16_t>(512, max_udp_payload);
+  return std::clamp<uint16_t>(advertised, 512, cap);
+}
+
+QueryCheck read_with_ldns(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
+                          ClientQuery& q) {
+  const uint8_t* w = bytes.data();
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, w, bytes.size()) != LDNS_STATUS_OK) return QueryCheck::kFormErr;
   PktPtr pkt(raw);
@@ -72,18 +80,94 @@ QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transpor
     q.has_edns = true;
     q.do_bit = ldns_pkt_edns_do(pkt.get());
     q.edns_version = ldns_pkt_edns_version(pkt.get());
-    if (transport == Transport::kUdp) {
-      const uint16_t cap = std::max<uint16_t>(512, max_udp_payload);
-      q.reply_limit = std::clamp<uint16_t>(ldns_pkt_edns_udp_size(pkt.get()), 512, cap);
-    }
+    if (transport == Transport::kUdp) q.reply_limit = udp_reply_limit(ldns_pkt_edns_udp_size(pkt.get()), max_udp_payload);
     if (q.edns_version != 0) return QueryCheck::kBadVers;
   }
   return QueryCheck::kOk;
 }
 
+}  // namespace
+
+bool read_plain_query(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
+                      ClientQuery& q) {
+  const uint8_t* w = bytes.data();
+  const size_t size = bytes.size();
+  if (size < LDNS_HEADER_SIZE || ldns_read_uint16(w + LDNS_QDCOUNT_OFF) != 1 ||
+      ldns_read_uint16(w + LDNS_ANCOUNT_OFF) != 0 || ldns_read_uint16(w + LDNS_NSCOUNT_OFF) != 0) {
+    return false;
+  }
+  const uint16_t arcount = ldns_read_uint16(w + LDNS_ARCOUNT_OFF);
+  if (arcount > 1) return false;
+  // QNAME: length-prefixed labels up to the root label; no pointers (>= 0xc0)
+  // and no extended label types (0x40, 0x80): those go to ldns.
+  size_t pos = LDNS_HEADER_SIZE;
+  for (;;) {
+    if (pos >= size) return false;
+    const uint8_t len = w[pos];
+    if (len > LDNS_MAX_LABELLEN) return false;
+    pos += 1 + size_t{len};
+    if (pos - LDNS_HEADER_SIZE > LDNS_MAX_DOMAINLEN) return false;
+    if (len == 0) break;
+  }
+  const size_t name_len = pos - LDNS_HEADER_SIZE;
+  if (pos + 4 > size) return false;
+  const uint16_t qtype = ldns_read_uint16(w + pos);
+  const uint16_t qclass = ldns_read_uint16(w + pos + 2);
+  pos += 4;
+  bool has_edns = false, do_bit = false;
+  uint16_t udp_size = 0;
+  if (arcount == 1) {
+    // OPT: root owner, TYPE 41, CLASS = UDP size, TTL = ext-rcode, version,
+    // DO + Z; RDLENGTH; options (code, length, data) filling RDATA exactly.
+    if (pos + 11 > size || w[pos] != 0 || ldns_read_uint16(w + pos + 1) != LDNS_RR_TYPE_OPT) return false;
+    udp_size = ldns_read_uint16(w + pos + 3);
+    const uint8_t version = w[pos + 6];
+    do_bit = (w[pos + 7] & 0x80) != 0;
+    const size_t rdlen = ldns_read_uint16(w + pos + 9);
+    pos += 11;
+    if (version != 0 || udp_size < 512 || pos + rdlen != size) return false;
+    for (size_t o = pos; o < size;) {
+      if (o + 4 > size) return false;
+      o += 4 + size_t{ldns_read_uint16(w + o + 2)};
+      if (o > size) return false;
+    }
+    pos = size;
+    has_edns = true;
+  }
+  if (pos != size) return false;
+
+  std::memcpy(q.qname.data(), w + LDNS_HEADER_SIZE, name_len);
+  q.qname_len = static_cast<uint8_t>(name_len);
+  q.qtype = qtype;
+  q.qclass = qclass;
+  q.has_question = true;
+  q.has_edns = has_edns;
+  q.do_bit = do_bit;
+  q.edns_version = 0;
+  if (has_edns && transport == Transport::kUdp) q.reply_limit = udp_reply_limit(udp_size, max_udp_payload);
+  return true;
+}
+
+QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transport,
+                              uint16_t max_udp_payload, size_t max_query_size, ClientQuery& q) {
+  const QueryCheck head = check_header(bytes, transport, max_query_size, q);
+  if (head != QueryCheck::kOk) return head;
+  if (read_plain_query(bytes, transport, max_udp_payload, q)) return QueryCheck::kOk;
+  q.has_question = false;
+  q.qname_len = 0;
+  return read_with_ldns(bytes, transport, max_udp_payload, q);
+}
+
+QueryCheck parse_client_query_ldns(std::span<const uint8_t> bytes, Transport transport,
+                                   uint16_t max_udp_payload, size_t max_query_size, ClientQuery& q) {
+  const QueryCheck head = check_header(bytes, transport, max_query_size, q);
+  if (head != QueryCheck::kOk) return head;
+  return read_with_ldns(bytes, transport, max_udp_payload, q);
+}
+
 void make_key(const ClientQuery& q, QuestionKey& key) {
   key.name.resize(q.qname_len);
-  for (size_t i = 0; i < q.qname_len; ++i) key.name[i] = static_cast<char>(lower(q.qname[i]));
+  for (size_t i = 0; i < q.qname_len; ++i) key.name[i] = static_cast<char>(ascii_lower(q.qname[i]));
   key.type = q.qtype;
   key.klass = q.qclass;
   key.flags = static_cast<uint8_t>((q.do_bit ? kKeyDo : 0) | (q.cd ? kKeyCd : 0));
@@ -91,7 +175,6 @@ void make_key(const ClientQuery& q, QuestionKey& key) {
 
 bool response_from_pkt(const ldns_pkt* pkt, Response& out) {
   out.ttl_offsets.clear();
-  out.ttls.clear();
   if (!to_vector(pkt, out.wire)) return false;
   out.rcode = ldns_pkt_get_rcode(pkt) & 0x0f;
   out.aa = ldns_pkt_aa(pkt);
@@ -123,11 +206,9 @@ bool response_from_pkt(const ldns_pkt* pkt, Response& out) {
       ldns_rr* rr = nullptr;
       if (ldns_wire2rr(&rr, w, size, &pos, sections[s]) != LDNS_STATUS_OK) return false;
       const bool is_opt = ldns_rr_get_type(rr) == LDNS_RR_TYPE_OPT;
-      const uint32_t ttl = ldns_rr_ttl(rr);
       ldns_rr_free(rr);
       if (is_opt) continue;
       out.ttl_offsets.push_back(static_cast<uint16_t>(fixed + 4));
-      out.ttls.push_back(ttl);
     }
   }
   return true;
@@ -163,9 +244,9 @@ bool render_response(const Response& r, const ClientQuery& q, const RenderTtl& t
   if (q.qname_len == r.qname_len) {
     std::memcpy(w + LDNS_HEADER_SIZE, q.qname.data(), q.qname_len);
   }
-  for (size_t i = 0; i < r.ttl_offsets.size(); ++i) {
-    const uint32_t v = ttl.stale ? ttl.stale_ttl : (r.ttls[i] > ttl.age_s ? r.ttls[i] - ttl.age_s : 0);
-    ldns_write_uint32(w + r.ttl_offsets[i], v);
+  for (const uint16_t off : r.ttl_offsets) {
+    const uint32_t stored = ldns_read_uint32(w + off);
+    ldns_write_uint32(w + off, ttl.stale ? ttl.stale_ttl : (stored > ttl.age_s ? stored - ttl.age_s : 0));
   }
   const std::vector<uint8_t>& o = q.do_bit ? opt.with_do : opt.plain;
   if (q.has_edns) {
@@ -248,7 +329,7 @@ ReplyCheck parse_upstream_reply(std::span<const uint8_t> bytes, uint16_t id,
   }
   const uint8_t* n = ldns_rdf_data(owner);
   for (size_t i = 0; i < key.name.size(); ++i) {
-    if (lower(n[i]) != static_cast<uint8_t>(key.name[i])) return ReplyCheck::kMismatch;
+    if (ascii_lower(n[i]) != static_cast<uint8_t>(key.name[i])) return ReplyCheck::kMismatch;
   }
   out = std::move(pkt);
   return ReplyCheck::kOk;

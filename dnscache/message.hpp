@@ -16,6 +16,10 @@
 
 namespace portico::dnscache {
 
+// ASCII lower-casing of one byte of a wire-form name, as ldns_dname2canonical
+// does (label length bytes are < 64 and unaffected).
+inline uint8_t ascii_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + 32) : c; }
+
 // Cache / coalescing key: lower-cased owner name (wire form), type, class and the
 // DO and CD bits (a CD=1 answer may be unvalidated, so it is not shared with CD=0).
 struct QuestionKey {
@@ -61,20 +65,38 @@ enum class QueryCheck : uint8_t {
   kBadVers,  // EDNS version > 0
 };
 
-// Parses and validates a client query with ldns. Fills `q` as far as possible
-// (ID and flags are set whenever the result is not kDrop).
+// Parses and validates a client query. Fills `q` as far as possible (ID and
+// flags are set whenever the result is not kDrop). The common shape is read by
+// read_plain_query (no allocation); anything else is decided by ldns.
 QueryCheck parse_client_query(std::span<const uint8_t> bytes, Transport transport,
                               uint16_t max_udp_payload, size_t max_query_size, ClientQuery& q);
+
+// The allocation-free reader of the cache-hit path. It accepts only the plain
+// shape of a query, exactly as ldns reads it: QDCOUNT 1, no answer or authority
+// records, a question name of uncompressed labels (1..63 bytes, at most 255 in
+// all), type and class, then nothing or one OPT record (root owner, version 0,
+// UDP size >= 512, well-formed options) ending the packet. The caller has
+// checked the header (size, QR, opcode). True with the question, EDNS fields and
+// reply_limit of `q` set; false (q's question part undefined) for anything else,
+// which parse_client_query then hands to ldns: two questions, a compression
+// pointer, extended label types, other records, trailing bytes, EDNS version > 0.
+bool read_plain_query(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
+                      ClientQuery& q);
+
+// parse_client_query without the fast reader (ldns for every query): the
+// reference the fast reader is tested against.
+QueryCheck parse_client_query_ldns(std::span<const uint8_t> bytes, Transport transport,
+                                   uint16_t max_udp_payload, size_t max_query_size, ClientQuery& q);
 
 // Lower-cased key of the query's question.
 void make_key(const ClientQuery& q, QuestionKey& key);
 
-// A reply rendered once by ldns (ID 0, no OPT record, lower-case question) plus
-// the offsets of every TTL, so each client gets a copy patched in place.
+// A reply rendered once by ldns (ID 0, no OPT record) plus the offsets of every
+// TTL, so each client gets a copy patched in place (the TTLs as rendered, already
+// clamped, stay in `wire` and are read from there).
 struct Response {
   std::vector<uint8_t> wire;
   std::vector<uint16_t> ttl_offsets;
-  std::vector<uint32_t> ttls;  // TTLs as rendered (already clamped)
   uint16_t question_end = 0;   // offset just past the question section
   uint8_t qname_len = 0;
   uint8_t rcode = 0;

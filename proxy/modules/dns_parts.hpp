@@ -39,17 +39,20 @@ class DnsModule::Part : protected io::OpHandler {
 };
 
 // A client-facing UDP socket: receives up to `batch` datagrams per wake-up
-// (Loop::recvmmsg, destination address kept on a wildcard bind), and sends the
-// replies produced while handling them with one sendmmsg(2), each from the
-// address its query was sent to. Replies produced later (cache misses) go out
-// at once with sendmsg(2).
+// (Loop::recvmmsg, destination address kept on a wildcard bind); each reply
+// leaves from the address its query was sent to. On the epoll loop the replies
+// produced while handling a batch go out with one sendmmsg(2), later ones
+// (cache misses) at once with sendmsg(2). On the io_uring loop every reply is
+// a Loop::sendmsg from one of 2 x batch slots, submitted with the loop's next
+// io_uring_enter (no syscall of its own; the slot is busy until it completes);
+// with no free slot, or a reply larger than a slot, it goes at once with sendmsg(2).
 class DnsModule::UdpServer final : public DnsModule::Part {
  public:
   UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id, uint32_t batch);
   ~UdpServer() override;
   void start();
   void close() override;
-  bool busy() const override { return recv_.armed(); }
+  bool busy() const override { return recv_.armed() || tx_in_flight_ > 0; }
   int fd() const { return fd_; }
   uint32_t id() const { return id_; }
   // Sends a reply to `peer`; `local` is the slot from the Peer's conn_id (0 = none).
@@ -75,10 +78,15 @@ class DnsModule::UdpServer final : public DnsModule::Part {
     iovec iov;
     alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(in6_pktinfo))];
   };
+  enum Tag : uint8_t { kRecv, kSend };
   void on_complete(io::Op& op, int res) override;
+  void on_sent(io::Op& op, int res);
   void arm();
   void handle(size_t i, size_t len);
   void flush();
+  // Copies a reply into tx slot i and points tx_vec_[i] at it.
+  void fill(size_t i, std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local);
+  void send_now(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local);
   // Fills mh's name and pktinfo control for a reply from local slot `local`.
   void address(msghdr& mh, const dnscache::Peer& peer, uint32_t local, uint8_t* control);
   uint32_t local_slot(msghdr& mh);  // slot of the datagram's destination address (0 = none)
@@ -90,12 +98,18 @@ class DnsModule::UdpServer final : public DnsModule::Part {
   io::Op recv_;
   std::vector<Rx> rx_;
   std::vector<mmsghdr> rx_vec_;
+  uint32_t rx_dirty_ = UINT32_MAX;  // slots to reset before the next recvmmsg (all at first)
   std::unique_ptr<uint8_t[]> rx_bytes_;  // batch_ x kMaxDatagram, touched only as filled
   bool in_batch_ = false;
+  bool ring_sends_;                      // io_uring loop: replies through Loop::sendmsg
+  size_t tx_slots_;                      // batch_ (sendmmsg) or 2 x batch_ (ring)
   std::vector<Tx> tx_;
   std::vector<mmsghdr> tx_vec_;
-  std::unique_ptr<uint8_t[]> tx_bytes_;  // batch_ x kReplySlot
-  size_t tx_count_ = 0;
+  std::unique_ptr<uint8_t[]> tx_bytes_;  // tx_slots_ x kReplySlot
+  size_t tx_count_ = 0;                  // sendmmsg: replies queued
+  std::vector<io::Op> tx_ops_;           // ring: one per slot
+  std::vector<uint32_t> tx_free_;        // ring: free slots
+  uint32_t tx_in_flight_ = 0;            // ring: sends not completed yet
   std::vector<Local> locals_;
 };
 

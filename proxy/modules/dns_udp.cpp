@@ -36,9 +36,15 @@ bool transient(int err) {
 
 DnsModule::UdpServer::UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id, uint32_t batch)
     : Part(m), fd_(s.udp_fd), id_(id), wildcard_(is_wildcard(s.address)), batch_(std::max<uint32_t>(batch, 1)),
-      recv_(this, 0), rx_(batch_), rx_vec_(batch_),
-      rx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(size_t{batch_} * kMaxDatagram)), tx_(batch_),
-      tx_vec_(batch_), tx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(size_t{batch_} * kReplySlot)) {
+      recv_(this, kRecv), rx_(batch_), rx_vec_(batch_),
+      rx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(size_t{batch_} * kMaxDatagram)),
+      ring_sends_(loop()->backend() == io::Backend::kIoUring), tx_slots_(size_t{batch_} * (ring_sends_ ? 2 : 1)),
+      tx_(tx_slots_), tx_vec_(tx_slots_), tx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(tx_slots_ * kReplySlot)),
+      tx_ops_(ring_sends_ ? tx_slots_ : 0) {
+  for (size_t i = 0; i < tx_ops_.size(); ++i) {
+    tx_ops_[i].bind(this, kSend);
+    tx_free_.push_back(static_cast<uint32_t>(tx_slots_ - 1 - i));
+  }
   if (wildcard_) {
     // Replies must leave from the address the query was sent to.
     int one = 1;
@@ -56,7 +62,11 @@ void DnsModule::UdpServer::start() {
 }
 
 void DnsModule::UdpServer::arm() {
-  for (uint32_t i = 0; i < batch_; ++i) {
+  // recvmmsg writes msg_namelen, msg_controllen, msg_flags and msg_len of the
+  // slots it fills: only those need resetting (all of them the first time).
+  const uint32_t dirty = std::min(rx_dirty_, batch_);
+  rx_dirty_ = 0;
+  for (uint32_t i = 0; i < dirty; ++i) {
     Rx& r = rx_[i];
     r.iov = {rx_bytes_.get() + size_t{i} * kMaxDatagram, kMaxDatagram};
     msghdr& mh = rx_vec_[i].msg_hdr;
@@ -77,9 +87,24 @@ void DnsModule::UdpServer::arm() {
 void DnsModule::UdpServer::close() {
   closing_ = true;
   loop()->cancel(recv_);
+  for (io::Op& op : tx_ops_) loop()->cancel(op);
 }
 
-void DnsModule::UdpServer::on_complete(io::Op&, int res) {
+void DnsModule::UdpServer::on_sent(io::Op& op, int res) {
+  --tx_in_flight_;
+  tx_free_.push_back(static_cast<uint32_t>(&op - tx_ops_.data()));
+  if (res < 0) {
+    ++m_->glue_.udp_send_errors;
+    LOG_DEBUG("dns: udp reply: %s", std::strerror(-res));
+  }
+  if (closing_) closing_completion();
+}
+
+void DnsModule::UdpServer::on_complete(io::Op& op, int res) {
+  if (op.tag() == kSend) {
+    on_sent(op, res);
+    return;
+  }
   if (closing_) {
     closing_completion();
     return;
@@ -88,10 +113,14 @@ void DnsModule::UdpServer::on_complete(io::Op&, int res) {
     // Replies to this batch are queued and leave together (flush), unless the
     // socket gets closed meanwhile (a handler cannot close it: only reloads do).
     in_batch_ = true;
+    rx_dirty_ = static_cast<uint32_t>(res);
     for (int i = 0; i < res && i < static_cast<int>(batch_); ++i) handle(i, rx_vec_[i].msg_len);
     in_batch_ = false;
     flush();
-  } else if (res < 0 && res != -ECANCELED && !transient(-res)) {
+  } else {
+    rx_dirty_ = batch_;  // rare: reset every slot before trying again
+  }
+  if (res < 0 && res != -ECANCELED && !transient(-res)) {
     LOG_WARN("dns: udp recvmmsg: %s; this socket stops serving", std::strerror(-res));
     return;
   }
@@ -176,23 +205,40 @@ void DnsModule::UdpServer::address(msghdr& mh, const dnscache::Peer& peer, uint3
   }
 }
 
+void DnsModule::UdpServer::fill(size_t i, std::span<const uint8_t> bytes, const dnscache::Peer& peer,
+                                uint32_t local) {
+  Tx& t = tx_[i];
+  uint8_t* data = tx_bytes_.get() + i * kReplySlot;
+  std::memcpy(data, bytes.data(), bytes.size());
+  std::memcpy(&t.peer, &peer.addr, sizeof t.peer);
+  t.iov = {data, bytes.size()};
+  msghdr& mh = tx_vec_[i].msg_hdr;
+  mh = {};
+  mh.msg_iov = &t.iov;
+  mh.msg_iovlen = 1;
+  address(mh, peer, local, t.control);
+  mh.msg_name = &t.peer;  // the queued copy, not the engine's
+}
+
 void DnsModule::UdpServer::reply(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local) {
-  if (in_batch_ && bytes.size() <= kReplySlot) {
+  if (ring_sends_) {
+    if (bytes.size() <= kReplySlot && !tx_free_.empty() && !closing_) {
+      const uint32_t i = tx_free_.back();
+      tx_free_.pop_back();
+      fill(i, bytes, peer, local);
+      ++tx_in_flight_;
+      loop()->sendmsg(tx_ops_[i], fd_, &tx_vec_[i].msg_hdr);
+      return;
+    }
+  } else if (in_batch_ && bytes.size() <= kReplySlot) {
     if (tx_count_ == batch_) flush();  // more replies than queries (never in practice): bounded
-    const size_t i = tx_count_++;
-    Tx& t = tx_[i];
-    uint8_t* data = tx_bytes_.get() + i * kReplySlot;
-    std::memcpy(data, bytes.data(), bytes.size());
-    std::memcpy(&t.peer, &peer.addr, sizeof t.peer);
-    t.iov = {data, bytes.size()};
-    msghdr& mh = tx_vec_[i].msg_hdr;
-    mh = {};
-    mh.msg_iov = &t.iov;
-    mh.msg_iovlen = 1;
-    address(mh, peer, local, t.control);
-    mh.msg_name = &t.peer;  // the queued copy, not the engine's
+    fill(tx_count_++, bytes, peer, local);
     return;
   }
+  send_now(bytes, peer, local);
+}
+
+void DnsModule::UdpServer::send_now(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local) {
   iovec iov{const_cast<uint8_t*>(bytes.data()), bytes.size()};
   msghdr mh{};
   mh.msg_iov = &iov;

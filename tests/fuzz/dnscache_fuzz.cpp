@@ -1,7 +1,8 @@
 // libFuzzer target for the dnscache Engine: each input is fed as a client query
 // (UDP and TCP), as an upstream reply (raw with the right ID, and as the sections
 // of a reply to the engine's real question), then the cached result is served.
-// Invariants: no crash, no leak, every client reply parses with ldns.
+// Invariants: no crash, no leak, every client reply parses with ldns, and the
+// allocation-free query reader agrees with the ldns one on every input.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,10 +16,13 @@
 
 #include "dnscache/engine.hpp"
 #include "dnscache/ldns_ptr.hpp"
+#include "dnscache/message.hpp"
 
 namespace {
 
 using portico::dnscache::Actions;
+using portico::dnscache::ClientQuery;
+using portico::dnscache::QueryCheck;
 using portico::dnscache::Engine;
 using portico::dnscache::Options;
 using portico::dnscache::Peer;
@@ -56,6 +60,22 @@ void check_client_replies(const Actions& out) {
   }
 }
 
+// parse_client_query (plain reader first) and the ldns-only reader must agree.
+void check_readers_agree(std::span<const uint8_t> input, Transport t) {
+  ClientQuery a, b;
+  const QueryCheck ra = portico::dnscache::parse_client_query(input, t, 1232, 4096, a);
+  const QueryCheck rb = portico::dnscache::parse_client_query_ldns(input, t, 1232, 4096, b);
+  if (ra != rb || a.id != b.id || a.rd != b.rd || a.cd != b.cd || a.ad != b.ad ||
+      a.has_question != b.has_question || a.has_edns != b.has_edns || a.do_bit != b.do_bit ||
+      a.edns_version != b.edns_version || a.reply_limit != b.reply_limit) {
+    std::abort();
+  }
+  if (a.has_question && (a.qtype != b.qtype || a.qclass != b.qclass || a.qname_len != b.qname_len ||
+                         std::memcmp(a.qname.data(), b.qname.data(), a.qname_len) != 0)) {
+    std::abort();
+  }
+}
+
 std::vector<uint8_t> question_query(uint16_t id, uint16_t udp, bool do_bit) {
   ldns_pkt* p = ldns_pkt_query_new(ldns_dname_new_frm_str("Fuzz.Example."), LDNS_RR_TYPE_A,
                                    LDNS_RR_CLASS_IN, LDNS_RD);
@@ -89,6 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> input(data, size);
 
   // 1. As a client query, over UDP and TCP.
+  check_readers_agree(input, Transport::kUdp);
+  check_readers_agree(input, Transport::kTcp);
   engine->on_client_query(input, client(Transport::kUdp), now, out);
   check_client_replies(out);
   engine->on_client_query(input, client(Transport::kTcp), now, out);

@@ -223,3 +223,87 @@ TEST_CASE("an unpopular entry is not prefetched") {
 }
 
 }  // namespace portico::dnscache::test
+
+namespace portico::dnscache::test {
+namespace {
+
+// A response for `name` A as the engine would cache it (question in `name`'s case).
+Response cached_response(const std::string& name) {
+  PktPtr p(ldns_pkt_new());
+  ldns_pkt_set_qr(p.get(), true);
+  ldns_rr* q = nullptr;
+  REQUIRE(ldns_rr_new_question_frm_str(&q, (name + " IN A").c_str(), nullptr, nullptr) == LDNS_STATUS_OK);
+  ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, q);
+  ldns_pkt_push_rr(p.get(), LDNS_SECTION_ANSWER, rr(name + " 300 IN A 192.0.2.1"));
+  Response r;
+  REQUIRE(response_from_pkt(p.get(), r));
+  return r;
+}
+
+QuestionKey key_for(const std::string& name, uint8_t flags = 0) {
+  RdfPtr n(ldns_dname_new_frm_str(name.c_str()));
+  REQUIRE(n != nullptr);
+  QuestionKey k;
+  for (size_t i = 0; i < ldns_rdf_size(n.get()); ++i) k.name.push_back(static_cast<char>(ascii_lower(ldns_rdf_data(n.get())[i])));
+  k.type = LDNS_RR_TYPE_A;
+  k.klass = LDNS_RR_CLASS_IN;
+  k.flags = flags;
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("the cache index finds every live entry through inserts, expiry erases and evictions") {
+  Cache c(100000, size_t{1} << 30);
+  const Time t0 = std::chrono::seconds(10);
+  const int n = 3000;
+  for (int i = 0; i < n; ++i) {
+    const std::string name = "n" + std::to_string(i) + ".test.";
+    c.insert(key_for(name), cached_response(name), 1 + i % 7, t0);
+  }
+  REQUIRE(c.size() == n);
+  // At t0 + 4 s every entry with TTL <= 4 is expired and erased on lookup (no
+  // stale window); the others must all still be found, before and after.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < n; ++i) {
+      const QuestionKey k = key_for("n" + std::to_string(i) + ".test.");
+      CacheEntry* e = c.find(k, t0 + std::chrono::seconds(4), Time::zero());
+      if (1 + i % 7 <= 4) {
+        CHECK(e == nullptr);
+      } else {
+        REQUIRE(e != nullptr);
+        CHECK(e->key == k);
+      }
+    }
+  }
+  CHECK(c.size() == static_cast<size_t>(n - (n / 7) * 4 - std::min(n % 7, 4)));
+  // The same name with DO or in upper case in the response is its own / the same entry.
+  CHECK(c.find(key_for("n5.test.", kKeyDo), t0, Time::zero()) == nullptr);
+  c.insert(key_for("n5.test.", kKeyDo), cached_response("N5.TEST."), 300, t0);
+  CacheEntry* upper = c.find(key_for("n5.test.", kKeyDo), t0, Time::zero());
+  REQUIRE(upper != nullptr);
+  CHECK(upper->key.flags == kKeyDo);
+  CHECK(c.find(key_for("n5.test."), t0, Time::zero()) != upper);
+  // A response whose question is another name is not stored under this key.
+  const size_t before = c.size();
+  c.insert(key_for("other.test."), cached_response("n6.test."), 300, t0);
+  CHECK(c.size() == before);
+  CHECK(c.find(key_for("other.test."), t0, Time::zero()) == nullptr);
+}
+
+TEST_CASE("the cache evicts in LRU order at max_entries, hits keeping entries alive") {
+  Cache c(100, size_t{1} << 30);
+  const Time t0 = std::chrono::seconds(10);
+  auto name = [](int i) { return "e" + std::to_string(i) + ".test."; };
+  for (int i = 0; i < 1000; ++i) {
+    c.insert(key_for(name(i)), cached_response(name(i)), 300, t0);
+    if (i >= 1) REQUIRE(c.find(key_for(name(0)), t0, Time::zero()) != nullptr);  // 0 stays popular
+  }
+  CHECK(c.size() == 100);
+  CHECK(c.evictions() == 900);
+  CHECK(c.find(key_for(name(0)), t0, Time::zero()) != nullptr);
+  for (int i = 901; i < 1000; ++i) CHECK(c.find(key_for(name(i)), t0, Time::zero()) != nullptr);
+  for (int i = 1; i < 900; ++i) CHECK(c.find(key_for(name(i)), t0, Time::zero()) == nullptr);
+}
+
+}  // namespace portico::dnscache::test
