@@ -107,6 +107,7 @@ def run(t: TestContext) -> None:
         c = socket.socket()
         c.settimeout(2)
         c.connect(("127.0.0.1", web))
+        c.sendall(b"G")  # a request begun: with defer_accept a silent client never reaches portico
         held.append(c)
     p.wait_log(r"accept: Too many open files; retrying", start=off, what="EMFILE back-off log line")
     cpu0, t0 = cpu_seconds(p.pid), time.monotonic()
