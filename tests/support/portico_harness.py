@@ -53,6 +53,14 @@ threading.stack_size(512 * 1024)
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
                      "ERROR: ThreadSanitizer", "WARNING: ThreadSanitizer")
+# UBSan's vptr check reads the object through a pipe (IsAccessibleMemoryRange);
+# while the process has no free descriptor it cannot make one, and it reports a
+# type-cache miss as an invalid vptr with "<memory cannot be printed>". Only
+# that exact report, and only for a process run out of descriptors on purpose,
+# is not counted: there the check could not run, so it says nothing of the code.
+UNREADABLE_VPTR = re.compile(
+    r"[^\n]*runtime error: member call on address 0x[0-9a-f]+ which does not point to an object of "
+    r"type '[^'\n]+'\n0x[0-9a-f]+: note: object has invalid vptr\n<memory cannot be printed>\n")
 EXIT_SKIP = 77
 MiB = 1024 * 1024
 KiB = 1024
@@ -826,6 +834,8 @@ class Portico:
         self.event_loop = event_loop or ctx.backend
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
+        # Set by tests that exhaust portico's descriptors on purpose: see UNREADABLE_VPTR.
+        self.out_of_descriptors = False
         self.write_config(config)
 
     def write_config(self, text: str) -> None:
@@ -954,6 +964,8 @@ class Portico:
 
     def check_sanitizers(self) -> None:
         text = self.stderr_text()
+        if self.out_of_descriptors:
+            text = UNREADABLE_VPTR.sub("", text)
         for m in SANITIZER_MARKERS:
             if m in text:
                 i = text.find(m)

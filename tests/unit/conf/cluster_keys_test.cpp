@@ -38,7 +38,9 @@ Lines errors_of(const std::string& yaml) {
   return out;
 }
 
-const Cluster& only_cluster(const LoadResult& r) {
+// A copy: callers bind it to `const Cluster&` straight from load(), whose result
+// is a temporary (a reference into it would dangle).
+Cluster only_cluster(const LoadResult& r) {
   REQUIRE_MESSAGE(r.ok(), (r.errors.empty() ? std::string() : r.errors[0].str()));
   REQUIRE(r.config->clusters.size() == 1);
   return r.config->clusters[0];
