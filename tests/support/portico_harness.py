@@ -1011,6 +1011,22 @@ def run_portico_cmd(ctx: "TestContext", args: list[str], timeout: float = 10.0,
         raise TestFailure(f"`{' '.join(cmd)}` did not finish within {timeout}s")
 
 
+def check_config(ctx: "TestContext", text: str, want: list[str], what: str,
+                 name: str = "check.yaml") -> None:
+    """Writes `text` as a config and runs `portico -t` on it: with `want` empty it
+    must pass; otherwise it must exit 1 with every string of `want` in stderr."""
+    path = os.path.join(ctx.tmpdir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    r = run_portico_cmd(ctx, ["-t", "-c", path])
+    if not want:
+        check(r.returncode == 0, f"-t {what}: exit {r.returncode}: {r.stderr}")
+        return
+    check(r.returncode == 1, f"-t {what}: exit {r.returncode}: {r.stderr}")
+    for w in want:
+        check(w in r.stderr, f"-t {what}: {w!r} not in {r.stderr!r}")
+
+
 # --------------------------------------------------------------- test runner --
 
 class TestContext:
@@ -1081,10 +1097,12 @@ class TestContext:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
-def base_config(listeners: str, clusters: str, workers: int = 2, drain_timeout: str = "5s",
+def base_config(listeners: str, clusters: str = "", workers: int = 2, drain_timeout: str = "5s",
                 extra: str = "", log_level: str = "info") -> str:
     """A complete config: listeners/clusters are YAML list bodies (lines starting
-    with "  - "). The event loop comes from PORTICO_EVENT_LOOP, set by the harness."""
+    with "  - "); clusters may be empty. The event loop comes from
+    PORTICO_EVENT_LOOP, set by the harness."""
+    cl = f"clusters:\n{clusters.rstrip()}\n" if clusters.strip() else "clusters: []\n"
     return (f"workers: {workers}\n"
             f"event_loop: auto\n"
             f"drain_timeout: {drain_timeout}\n"
@@ -1092,7 +1110,7 @@ def base_config(listeners: str, clusters: str, workers: int = 2, drain_timeout: 
             f"admin: {{ bind: null }}\n"
             f"{extra}"
             f"listeners:\n{listeners.rstrip()}\n"
-            f"clusters:\n{clusters.rstrip()}\n")
+            f"{cl}")
 
 
 def main(fn: Callable[[TestContext], None], description: str, deadline: float = 55.0) -> None:

@@ -16,16 +16,13 @@ report no socket error and no non-2xx response."""
 import ctypes
 import os
 import re
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_common import admin, metric, ops_config, scrape  # noqa: E402
+from ops_common import WrkLoad, admin, metric, ops_config, scrape  # noqa: E402
 from portico_harness import (ListenerSpec, TcpEchoServer, TestContext, TestFailure, TestSkip, check,  # noqa: E402
                              connect, echo_roundtrip, log, main, proc_socket_inodes, wait_closed)
 from http_origin import HttpClient, HttpOrigin  # noqa: E402
@@ -139,13 +136,11 @@ def upgrade(p, pid: int, backend: str, workers: int) -> int:
 
 
 def run(t: TestContext) -> None:
-    wrk = shutil.which("wrk")
-    if not wrk:
-        raise TestSkip("wrk is not installed (scripts/setup test)")
     become_subreaper()
     origin = t.add(HttpOrigin(name="origin"))
     echo = t.add(TcpEchoServer())
     web, tcp, ap = t.port(), t.port(), t.port()
+    load = WrkLoad(f"http://127.0.0.1:{web}/load/x", duration=7)  # skips now if wrk is missing
 
     def config(workers: int, extra: str = "") -> str:
         return ops_config(ap, f"""  - name: web
@@ -203,16 +198,7 @@ def run(t: TestContext) -> None:
         k1 = HttpClient(("127.0.0.1", web))
         check(k1.request("GET", "/keepalive").status == 200, "keep-alive request before the upgrade")
 
-        duration = 7
-        cmd = [wrk, "-t2", "-c16", f"-d{duration}s", "--timeout", "5s", f"http://127.0.0.1:{web}/load/x"]
-        log(" ".join(cmd))
-        result: dict = {}
-
-        def bench() -> None:
-            result["p"] = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 20)
-
-        th = threading.Thread(target=bench, daemon=True)
-        th.start()
+        load.start()
         time.sleep(1.5)
 
         # 3. The upgrade under load.
@@ -257,15 +243,7 @@ def run(t: TestContext) -> None:
         check(rc == 0, f"the second process exited with {rc}")
         adopted.append(newer)
 
-        th.join(duration + 25)
-        check("p" in result, "wrk did not finish")
-        out = result["p"].stdout
-        log(out)
-        check(result["p"].returncode == 0, f"wrk exited {result['p'].returncode}: {result['p'].stderr}")
-        mreq = re.search(r"(\d+) requests in", out)
-        check(mreq is not None and int(mreq.group(1)) > 1000, f"too few requests: {out}")
-        check("Non-2xx" not in out, f"non-2xx responses across the upgrades:\n{out}")
-        check("Socket errors" not in out, f"socket errors across the upgrades:\n{out}")
+        load.finish("across the upgrades")
 
         # The third process serves everything, the admin endpoint included.
         with HttpClient(("127.0.0.1", web)) as c:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import TestFailure, check  # noqa: E402
+from portico_harness import TestFailure, TestSkip, check, log  # noqa: E402
 
 
 def ops_config(admin_port: int, listeners: str, clusters: str = "", token: str | None = None,
@@ -152,3 +155,39 @@ def scrape(port: int, token: str | None = None) -> dict:
     check(st == 200, f"/metrics: status {st}")
     check(h.get("content-type", "").startswith("text/plain; version=0.0.4"), f"/metrics content-type {h}")
     return parse_prometheus(body.decode())
+
+
+class WrkLoad:
+    """A bounded wrk run (keep-alive, `threads` x `connections`, `duration` s) in a
+    background thread, for tests that change something under load. finish() asserts
+    that wrk ran to its end, made more than `min_requests` requests, every response
+    was 2xx and it saw no socket error; it returns the number of requests."""
+
+    def __init__(self, url: str, duration: int, threads: int = 2, connections: int = 16) -> None:
+        wrk = shutil.which("wrk")
+        if not wrk:
+            raise TestSkip("wrk is not installed (scripts/setup test)")
+        self.duration = duration
+        self.cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", url]
+        self._result: subprocess.CompletedProcess | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self._result = subprocess.run(self.cmd, capture_output=True, text=True, timeout=self.duration + 20)
+
+    def start(self) -> "WrkLoad":
+        log(" ".join(self.cmd))
+        self._thread.start()
+        return self
+
+    def finish(self, what: str, min_requests: int = 1000) -> int:
+        self._thread.join(self.duration + 25)
+        r = self._result
+        check(r is not None, "wrk did not finish")
+        log(r.stdout)
+        check(r.returncode == 0, f"wrk exited {r.returncode}: {r.stderr}")
+        m = re.search(r"(\d+) requests in", r.stdout)
+        check(m is not None and int(m.group(1)) > min_requests, f"too few requests: {r.stdout}")
+        check("Non-2xx" not in r.stdout, f"non-2xx responses {what}:\n{r.stdout}")
+        check("Socket errors" not in r.stdout, f"socket errors {what}:\n{r.stdout}")
+        return int(m.group(1))

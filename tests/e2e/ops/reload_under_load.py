@@ -7,23 +7,16 @@ and wrk must see no socket error; every reload must succeed. wrk keeps its
 connections open, so both clusters serving shows keep-alive connections adopt
 the new routes between requests."""
 import os
-import re
-import shutil
-import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_common import metric, ops_config, scrape  # noqa: E402
-from portico_harness import ListenerSpec, TestContext, TestSkip, check, log, main  # noqa: E402
+from ops_common import WrkLoad, metric, ops_config, scrape  # noqa: E402
+from portico_harness import ListenerSpec, TestContext, check, main  # noqa: E402
 from http_origin import HttpOrigin  # noqa: E402
 
 
 def run(t: TestContext) -> None:
-    wrk = shutil.which("wrk")
-    if not wrk:
-        raise TestSkip("wrk is not installed (scripts/setup test)")
     a = t.add(HttpOrigin(name="origin-a"))
     b = t.add(HttpOrigin(name="origin-b"))
     web, extra, ap = t.port(), t.port(), t.port()
@@ -54,31 +47,13 @@ def run(t: TestContext) -> None:
         return ops_config(ap, lst, clusters, workers=2)
 
     p = t.start_portico(config(0), [ListenerSpec("127.0.0.1", web), ListenerSpec("127.0.0.1", ap)])
-    duration = 8
-    cmd = [wrk, "-t2", "-c16", f"-d{duration}s", "--timeout", "5s", f"http://127.0.0.1:{web}/load/x"]
-    log(" ".join(cmd))
-    result: dict = {}
-
-    def bench() -> None:
-        result["p"] = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 20)
-
-    th = threading.Thread(target=bench, daemon=True)
-    th.start()
+    load = WrkLoad(f"http://127.0.0.1:{web}/load/x", duration=8).start()
     time.sleep(1.0)
     for i in range(1, 11):
         status, text = p.reload(config(i))
         check(status == "ok", f"reload {i} failed:\n{text}")
         time.sleep(0.4)
-    th.join(duration + 25)
-    check("p" in result, "wrk did not finish")
-    out = result["p"].stdout
-    log(out)
-    check(result["p"].returncode == 0, f"wrk exited {result['p'].returncode}: {result['p'].stderr}")
-    m = re.search(r"(\d+) requests in", out)
-    check(m is not None and int(m.group(1)) > 1000, f"too few requests: {out}")
-    total = int(m.group(1))
-    check("Non-2xx" not in out, f"non-2xx responses under reload:\n{out}")
-    check("Socket errors" not in out, f"socket errors under reload:\n{out}")
+    total = load.finish("under reload")
     s = scrape(ap)
     check(metric(s, "portico_reloads_total", result="ok") == 10, "ten reloads ok")
     served = metric(s, "portico_http_requests_total", listener="web", route="main", **{"class": "2xx"})

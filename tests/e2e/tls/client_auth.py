@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, TestContext, check, main  # noqa: E402
+from portico_harness import ListenerSpec, TestContext, base_config, check, main  # noqa: E402
 from http_origin import HttpOrigin, curl, header_all  # noqa: E402
 from tls_certs import Pki, s_client  # noqa: E402
 
@@ -22,13 +22,7 @@ def run(t: TestContext) -> None:
     mallory = pki.issue("mallory", "/O=Example/CN=mallory", client=True)  # wrong CA
     origin = t.add(HttpOrigin(name="origin"))
     req_port, opt_port = t.port(), t.port()
-    cfg = f"""workers: 2
-event_loop: auto
-drain_timeout: 5s
-log: {{ level: debug }}
-admin: {{ bind: null }}
-listeners:
-  - name: required
+    cfg = base_config(f"""  - name: required
     bind: "127.0.0.1:{req_port}"
     protocol: http
     tls:
@@ -45,9 +39,8 @@ listeners:
       client_auth: optional
       client_subject_header: X-SSL-Subject
     routes: [ {{ cluster: app }} ]
-clusters:
-  - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}
-"""
+""", f"""  - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}
+""", log_level="debug")
     t.start_portico(cfg, [ListenerSpec("127.0.0.1", req_port), ListenerSpec("127.0.0.1", opt_port)])
 
     def req(path: str, extra: str = "") -> bytes:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, TestContext, check, main, run_portico_cmd  # noqa: E402
+from portico_harness import ListenerSpec, TestContext, base_config, check, check_config, main  # noqa: E402
 from tls_certs import Pki, s_client  # noqa: E402
 
 
@@ -36,13 +36,7 @@ def run(t: TestContext) -> None:
     port = t.port()
 
     def cfg(ocsp: str) -> str:
-        return f"""workers: 2
-event_loop: auto
-drain_timeout: 5s
-log: {{ level: info }}
-admin: {{ bind: null }}
-listeners:
-  - name: web
+        return base_config(f"""  - name: web
     bind: "127.0.0.1:{port}"
     protocol: http
     tls:
@@ -50,22 +44,11 @@ listeners:
         - {{ cert: "{a_cert}", key: "{a_key}", ocsp: "{ocsp}" }}
         - {{ cert: "{b_cert}", key: "{b_key}" }}
     routes: [ {{ respond: {{ status: 200, body: "ok\\n" }} }} ]
-clusters: []
-"""
+""")
 
     # --- portico -t: bad OCSP files are refused with the file named
-    path = os.path.join(t.tmpdir, "t.yaml")
-
     def check_t(ocsp: str, want: list[str], what: str) -> None:
-        with open(path, "w") as f:
-            f.write(cfg(ocsp))
-        r = run_portico_cmd(t, ["-t", "-c", path])
-        if not want:
-            check(r.returncode == 0, f"-t {what}: exit {r.returncode}: {r.stderr}")
-            return
-        check(r.returncode == 1, f"-t {what}: exit {r.returncode}: {r.stderr}")
-        for w in want:
-            check(w in r.stderr, f"-t {what}: {w!r} not in {r.stderr!r}")
+        check_config(t, cfg(ocsp), want, what)
 
     check_t(live, [], "good OCSP response")
     missing = os.path.join(t.tmpdir, "missing.ocsp")

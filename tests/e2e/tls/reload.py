@@ -11,7 +11,7 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, TestContext, check, main, run_portico_cmd  # noqa: E402
+from portico_harness import ListenerSpec, TestContext, base_config, check, check_config, main  # noqa: E402
 from tls_certs import Pki, TlsHttpClient, s_client  # noqa: E402
 
 
@@ -28,33 +28,17 @@ def run(t: TestContext) -> None:
     port = t.port()
 
     def cfg(cert: str, key: str) -> str:
-        return f"""workers: 2
-event_loop: auto
-drain_timeout: 5s
-log: {{ level: info }}
-admin: {{ bind: null }}
-listeners:
-  - name: web
+        return base_config(f"""  - name: web
     bind: "127.0.0.1:{port}"
     protocol: http
     tls:
       certificates: [ {{ cert: "{cert}", key: "{key}" }} ]
     routes: [ {{ respond: {{ status: 200, body: "ok\\n" }} }} ]
-clusters: []
-"""
+""")
 
     # --- portico -t
     def check_t(cert: str, key: str, want: list[str], what: str) -> None:
-        path = os.path.join(t.tmpdir, "t.yaml")
-        with open(path, "w") as f:
-            f.write(cfg(cert, key))
-        r = run_portico_cmd(t, ["-t", "-c", path])
-        if not want:
-            check(r.returncode == 0, f"-t {what}: exit {r.returncode}: {r.stderr}")
-            return
-        check(r.returncode == 1, f"-t {what}: exit {r.returncode}")
-        for w in want:
-            check(w in r.stderr, f"-t {what}: {w!r} not in {r.stderr!r}")
+        check_config(t, cfg(cert, key), want, what)
     check_t(v1[0], v1[1], [], "valid")
     check_t(v1[0], other[1], [other[1], "does not match"], "mismatched key")
     check_t(expired[0], expired[1], [expired[0], "expired"], "expired certificate")

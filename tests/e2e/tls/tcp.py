@@ -10,7 +10,7 @@ import ssl
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import (MiB, ListenerSpec, Pattern, TcpEchoServer, TestContext, check,  # noqa: E402
+from portico_harness import (MiB, ListenerSpec, Pattern, TcpEchoServer, TestContext, base_config, check,  # noqa: E402
                              connect_expect_close, main)
 from tls_certs import Pki, peer_subject, s_client  # noqa: E402
 
@@ -20,22 +20,15 @@ def run(t: TestContext) -> None:
     cert, key = pki.issue("t", "/CN=tcp.example.test", ["tcp.example.test"])
     echo = t.add(TcpEchoServer())
     port = t.port()
-    cfg = f"""workers: 2
-event_loop: auto
-drain_timeout: 5s
-log: {{ level: debug }}
-admin: {{ bind: null }}
-listeners:
-  - name: tcps
+    cfg = base_config(f"""  - name: tcps
     bind: "127.0.0.1:{port}"
     protocol: tcp
     cluster: echo
     tls:
       certificates: [ {{ cert: "{cert}", key: "{key}" }} ]
     timeouts: {{ handshake: 1s }}
-clusters:
-  - {{ name: echo, endpoints: [ "{echo.endpoint}" ] }}
-"""
+""", f"""  - {{ name: echo, endpoints: [ "{echo.endpoint}" ] }}
+""", log_level="debug")
     p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
     ctx = ssl.create_default_context(cafile=pki.ca)
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)

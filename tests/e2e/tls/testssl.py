@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import ListenerSpec, TestContext, TestFailure, TestSkip, check, log, main  # noqa: E402
+from portico_harness import ListenerSpec, TestContext, TestFailure, TestSkip, base_config, check, log, main  # noqa: E402
 from tls_certs import Pki  # noqa: E402
 
 # testssl 3.0 ids of the -U checks (each must be present in the report)
@@ -109,14 +109,7 @@ def run(t: TestContext) -> None:
     timeouts: {{ handshake: 5s }}
     routes: [ {{ respond: {{ status: 200, body: "ok\\n" }} }} ]
 """
-    cfg = f"""workers: 2
-event_loop: auto
-drain_timeout: 5s
-log: {{ level: info }}
-admin: {{ bind: null }}
-listeners:
-{listeners}clusters: []
-"""
+    cfg = base_config(listeners)
     p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", min12), ListenerSpec("127.0.0.1", min13)])
     # Both scans use ~100 s of CPU (mostly forks), ~50 s wall on 2 idle cores (estimate); measured
     # 163-242 s wall at load average 9-16. The budget allows for a loaded machine.

@@ -62,6 +62,13 @@ struct QueryOpts {
   bool rd = true;
 };
 
+// Raw bytes written as small integers (each taken mod 256).
+inline std::vector<uint8_t> bytes_of(std::initializer_list<int> b) {
+  std::vector<uint8_t> v;
+  for (int x : b) v.push_back(static_cast<uint8_t>(x));
+  return v;
+}
+
 inline std::vector<uint8_t> to_wire(const ldns_pkt* p) {
   uint8_t* w = nullptr;
   size_t n = 0;
@@ -204,5 +211,23 @@ struct Harness {
   Actions out;
   Time now{std::chrono::seconds(1000)};
 };
+
+// Caches big.example.com A as `n` records (10.0.x.y), answered by the upstream
+// to a first query.
+inline void cache_many(Harness& h, int n) {
+  h.ask("big.example.com.", LDNS_RR_TYPE_A);
+  Send up = h.only(SendKind::kToUpstreamUdp);
+  PktPtr q = parse(up.bytes);
+  PktPtr p(ldns_pkt_new());
+  ldns_pkt_set_id(p.get(), ldns_pkt_id(q.get()));
+  ldns_pkt_set_qr(p.get(), true);
+  ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(q.get()), 0)));
+  for (int i = 0; i < n; ++i) {
+    ldns_pkt_push_rr(p.get(), LDNS_SECTION_ANSWER,
+                     rr("big.example.com. 300 IN A 10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250)));
+  }
+  h.reply(up, to_wire(p.get()));
+  REQUIRE(h.out.sends().size() == 1);
+}
 
 }  // namespace portico::dnscache::test

@@ -10,12 +10,6 @@
 namespace portico::dnscache::test {
 namespace {
 
-std::vector<uint8_t> bytes_of(std::initializer_list<int> b) {
-  std::vector<uint8_t> v;
-  for (int x : b) v.push_back(static_cast<uint8_t>(x));
-  return v;
-}
-
 // A query with an OPT record carrying `options` (raw option TLV bytes).
 std::vector<uint8_t> query_with_opt(const std::string& name, uint16_t udp_size, bool do_bit,
                                     std::vector<uint8_t> options, uint8_t version = 0) {
@@ -238,18 +232,7 @@ TEST_CASE("a DO query is a separate cache entry and gets an OPT with DO") {
 
 TEST_CASE("a cache hit is cut to the client's EDNS size with TC, and whole over TCP") {
   Harness h;
-  h.ask("big.example.com.", LDNS_RR_TYPE_A);
-  Send up = h.only(SendKind::kToUpstreamUdp);
-  PktPtr q = parse(up.bytes);
-  PktPtr p(ldns_pkt_new());
-  ldns_pkt_set_id(p.get(), ldns_pkt_id(q.get()));
-  ldns_pkt_set_qr(p.get(), true);
-  ldns_pkt_push_rr(p.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(ldns_rr_list_rr(ldns_pkt_question(q.get()), 0)));
-  for (int i = 0; i < 60; ++i) {  // about 1 kB
-    ldns_pkt_push_rr(p.get(), LDNS_SECTION_ANSWER, rr("big.example.com. 300 IN A 10.0.0." + std::to_string(i)));
-  }
-  h.reply(up, to_wire(p.get()));
-  REQUIRE(h.out.sends().size() == 1);
+  cache_many(h, 60);  // about 1 kB
   for (uint16_t size : {512, 600, 900}) {
     h.ask("BIG.example.com.", LDNS_RR_TYPE_A, {.id = size, .edns = true, .udp_size = size});
     Send s = h.only(SendKind::kToClient);
