@@ -58,21 +58,19 @@ def run(t: TestContext) -> None:
     check(r.returncode == 0, f"portico -t on conf/packaging/portico.yaml: exit {r.returncode}: {r.stderr}")
 
     # systemd-analyze verify on the unit, pointed at this build's binary.
-    sa = shutil.which("systemd-analyze")
-    if sa:
-        unit_text = open(os.path.join(PACKAGING, "portico.service")).read()
-        check("/usr/local/bin/portico" in unit_text, "the unit runs /usr/local/bin/portico")
-        unit = os.path.join(t.tmpdir, "portico.service")
-        with open(unit, "w") as f:
-            f.write(unit_text.replace("/usr/local/bin/portico", t.portico))
-        v = subprocess.run([sa, "verify", unit], capture_output=True, text=True, timeout=60)
-        said = [ln for ln in (v.stdout + v.stderr).splitlines() if "portico.service" in ln]
-        check(v.returncode == 0 and not said, f"systemd-analyze verify: exit {v.returncode}: {said}")
-        pre = re.search(r"^ExecStartPre=(\S+) (.*)$", unit_text, re.M)
-        check(pre is not None and pre.group(1) == "/usr/local/bin/portico", "the unit checks the config first")
-        log(f"systemd-analyze verify: clean; ExecStartPre: {pre.group(0)}")
-    else:
-        log("systemd-analyze not installed: unit not verified")
+    sa = shutil.which("systemd-analyze")  # package systemd, installed by scripts/setup test
+    check(sa is not None, "systemd-analyze is not installed (scripts/setup test installs systemd)")
+    unit_text = open(os.path.join(PACKAGING, "portico.service")).read()
+    check("/usr/local/bin/portico" in unit_text, "the unit runs /usr/local/bin/portico")
+    unit = os.path.join(t.tmpdir, "portico.service")
+    with open(unit, "w") as f:
+        f.write(unit_text.replace("/usr/local/bin/portico", t.portico))
+    v = subprocess.run([sa, "verify", unit], capture_output=True, text=True, timeout=60)
+    said = [ln for ln in (v.stdout + v.stderr).splitlines() if "portico.service" in ln]
+    check(v.returncode == 0 and not said, f"systemd-analyze verify: exit {v.returncode}: {said}")
+    pre = re.search(r"^ExecStartPre=(\S+) (.*)$", unit_text, re.M)
+    check(pre is not None and pre.group(1) == "/usr/local/bin/portico", "the unit checks the config first")
+    log(f"systemd-analyze verify: clean; ExecStartPre: {pre.group(0)}")
 
     if not as_root:
         log(f"not root (uid {os.geteuid()}): the packaged config's `user:` cannot be exercised; stopping here")
