@@ -59,8 +59,9 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 # that exact report, and only for a process run out of descriptors on purpose,
 # is not counted: there the check could not run, so it says nothing of the code.
 UNREADABLE_VPTR = re.compile(
-    r"[^\n]*runtime error: member call on address 0x[0-9a-f]+ which does not point to an object of "
-    r"type '[^'\n]+'\n0x[0-9a-f]+: note: object has invalid vptr\n<memory cannot be printed>\n")
+    r"[^\n]*runtime error: (?:member call on|member access within|downcast of) address 0x[0-9a-f]+ "
+    r"which does not point to an object of type '[^'\n]+'\n"
+    r"0x[0-9a-f]+: note: object has invalid vptr\n<memory cannot be printed>\n")
 EXIT_SKIP = 77
 MiB = 1024 * 1024
 KiB = 1024
