@@ -213,17 +213,15 @@ void EpollLoop::process(Op& op) {
       return;
     }
     case OpKind::kConnect: {
-      int err = 0;
-      socklen_t l = sizeof err;
-      if (::getsockopt(op.fd_, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
-      if (err == 0) {
-        sockaddr_storage peer;
-        socklen_t pl = sizeof peer;
-        if (::getpeername(op.fd_, reinterpret_cast<sockaddr*>(&peer), &pl) < 0 && errno == ENOTCONN) {
-          st.writable = false;  // woken before the handshake finished: keep waiting
-          return;
-        }
+      // Asking connect() again settles it in one system call (as HAProxy does):
+      // 0 or EISCONN once connected, EALREADY while the handshake is still
+      // under way (a spurious wake-up), else the error that ended the attempt.
+      int err = ::connect(op.fd_, op.addr_, op.addrlen_) == 0 ? 0 : errno;
+      if (err == EALREADY || err == EINPROGRESS) {
+        st.writable = false;  // keep waiting for the edge
+        return;
       }
+      if (err == EISCONN) err = 0;
       complete(op, -err, false);
       return;
     }
