@@ -72,7 +72,10 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge
     return;
   }
   slot = &op;
-  if (wait_for_edge) (reader ? st.readable : st.writable) = false;
+  if (wait_for_edge) {
+    (reader ? st.readable : st.writable) = false;
+    if (!reader) st.out_clean = false;
+  }
   if (reader ? st.readable : st.writable) enqueue(op);
 }
 
@@ -213,9 +216,16 @@ void EpollLoop::process(Op& op) {
       return;
     }
     case OpKind::kConnect: {
-      // Asking connect() again settles it in one system call (as HAProxy does):
-      // 0 or EISCONN once connected, EALREADY while the handshake is still
-      // under way (a spurious wake-up), else the error that ended the attempt.
+      // A connecting socket raises EPOLLOUT only once it is established (a TCP
+      // socket in SYN_SENT never polls writable), and a failed attempt always
+      // carries EPOLLERR: so EPOLLOUT without EPOLLERR is a success, and costs
+      // no system call. Otherwise asking connect() again settles it (as HAProxy
+      // does): 0 or EISCONN once connected, EALREADY while the handshake is
+      // still under way, else the error that ended the attempt.
+      if (st.out_clean) {
+        complete(op, 0, false);
+        return;
+      }
       int err = ::connect(op.fd_, op.addr_, op.addrlen_) == 0 ? 0 : errno;
       if (err == EALREADY || err == EINPROGRESS) {
         st.writable = false;  // keep waiting for the edge
@@ -317,6 +327,7 @@ void EpollLoop::run_once(TimeNs max_wait_ns) {
     }
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
       st.writable = true;
+      st.out_clean = (ev & (EPOLLOUT | EPOLLERR)) == EPOLLOUT;
       if (st.writer) enqueue(*st.writer);
     }
   }

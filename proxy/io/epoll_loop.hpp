@@ -38,6 +38,9 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
     bool readable = false;
     bool writable = false;
     bool hup = false;  // peer closed (RDHUP/HUP/ERR seen): read until EOF
+    // The last write-side wake-up: EPOLLOUT without EPOLLERR settles a pending
+    // connect as connected; anything else asks connect() for the outcome.
+    bool out_clean = false;
     // An accept or a datagram receive was armed: a listening socket, which an
     // upgrade may share with another process.
     bool listener = false;
