@@ -13,6 +13,8 @@ namespace portico::io {
 
 namespace {
 constexpr int kMaxEvents = 256;
+// Operations run per turn before epoll_wait is asked again (see run_once).
+constexpr size_t kMaxOpsPerTurn = 1024;
 }  // namespace
 
 std::unique_ptr<EpollLoop> EpollLoop::create(const LoopOptions& o, std::string& why) {
@@ -331,16 +333,24 @@ void EpollLoop::run_once(TimeNs max_wait_ns) {
       if (st.writer) enqueue(*st.writer);
     }
   }
-  // One pass over what is ready now; operations re-queued while processing
-  // (multishot accept/recv that may have more) wait for the next turn.
-  Op* head = ready_head_;
-  ready_head_ = ready_tail_ = nullptr;
-  while (head) {
-    Op* op = head;
-    head = op->next_;
-    op->queued_ = false;
-    op->next_ = nullptr;
-    process(*op);
+  // Run what is ready, then what that made ready (a recv's completion arms the
+  // send on the other socket, which can usually go at once): an epoll_wait
+  // between the two would only cost a system call that finds nothing new.
+  // Passes repeat until nothing is queued or kMaxOpsPerTurn operations ran;
+  // the rest waits for the next turn, whose epoll_wait then does not block,
+  // so a busy stream cannot starve other sockets' events or the timers.
+  size_t ran = 0;
+  while (ready_head_ && ran < kMaxOpsPerTurn) {
+    Op* head = ready_head_;
+    ready_head_ = ready_tail_ = nullptr;
+    while (head) {
+      Op* op = head;
+      head = op->next_;
+      op->queued_ = false;
+      op->next_ = nullptr;
+      process(*op);
+      ++ran;
+    }
   }
   timers_.run(now_);
 }
