@@ -50,6 +50,19 @@ void spin(Loop& l, int turns = 20) {
   for (int i = 0; i < turns; ++i) l.run_once(5 * kNsPerMs);
 }
 
+// A TCP listener on 127.0.0.1 at a free port; `a` gets its address.
+int loopback_listener(sockaddr_in& a) {
+  a = sockaddr_in{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string err;
+  int lfd = open_listener(reinterpret_cast<sockaddr*>(&a), sizeof a, SOCK_STREAM, 16, err);
+  if (lfd < 0) return -1;
+  socklen_t al = sizeof a;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &al);
+  return lfd;
+}
+
 }  // namespace
 
 TEST_CASE("loop: multishot recv delivers data then EOF, on both backends") {
@@ -106,13 +119,9 @@ TEST_CASE("loop: multishot accept, connect and send") {
     if (!loop) continue;
     CAPTURE(loop->name());
     sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string err;
-    int lfd = open_listener(reinterpret_cast<sockaddr*>(&a), sizeof a, SOCK_STREAM, 16, err);
+    int lfd = loopback_listener(a);
     REQUIRE(lfd >= 0);
-    socklen_t al = sizeof a;
-    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &al);
+    std::string err;
     Collector acc, con, snd;
     acc.loop = con.loop = snd.loop = loop.get();
     Op accept_op(&acc, 0), connect_op(&con, 0), send_op(&snd, 0);
@@ -145,13 +154,9 @@ TEST_CASE("loop: a connect whose peer already answered and closed completes, the
     if (!loop) continue;
     CAPTURE(loop->name());
     sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string err;
-    int lfd = open_listener(reinterpret_cast<sockaddr*>(&a), sizeof a, SOCK_STREAM, 16, err);
+    int lfd = loopback_listener(a);
     REQUIRE(lfd >= 0);
-    socklen_t al = sizeof a;
-    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &al);
+    std::string err;
     int cfd = open_socket(AF_INET, SOCK_STREAM, err);
     Collector con, rd;
     con.loop = rd.loop = loop.get();
