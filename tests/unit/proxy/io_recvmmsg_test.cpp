@@ -91,7 +91,7 @@ TEST_CASE("loop: recvmmsg delivers up to vlen datagrams per completion, then wai
     int s = udp_socket(srv), c = udp_socket(cli);
     REQUIRE(s >= 0);
     REQUIRE(c >= 0);
-    for (int i = 0; i < 5; ++i) send_to(c, srv, "q" + std::to_string(i));
+    for (int i = 0; i < 5; ++i) send_to(c, srv, std::string("q").append(std::to_string(i)));
 
     Batch h;
     Op op(&h, 0);
