@@ -55,12 +55,11 @@ uint16_t udp_reply_limit(uint16_t advertised, uint16_t max_udp_payload) {
 QueryCheck read_with_ldns(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
                           ClientQuery& q) {
   const uint8_t* w = bytes.data();
+  // RFC 6891 6.1.1: more than one OPT RR is FORMERR (and ldns would leak it).
+  if (!safe_for_ldns(bytes)) return QueryCheck::kFormErr;
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, w, bytes.size()) != LDNS_STATUS_OK) return QueryCheck::kFormErr;
   PktPtr pkt(raw);
-  // RFC 6891 6.1.1: more than one OPT RR is FORMERR. ldns keeps only the last
-  // OPT and leaves the others out of its additional count.
-  if (LDNS_ARCOUNT(w) > ldns_pkt_arcount(pkt.get()) + 1) return QueryCheck::kFormErr;
   const ldns_rr_list* question = ldns_pkt_question(pkt.get());
   if (ldns_pkt_qdcount(pkt.get()) != 1 || ldns_rr_list_rr_count(question) != 1) {
     return QueryCheck::kFormErr;
@@ -87,6 +86,42 @@ QueryCheck read_with_ldns(std::span<const uint8_t> bytes, Transport transport, u
 }
 
 }  // namespace
+
+bool safe_for_ldns(std::span<const uint8_t> bytes) {
+  const uint8_t* w = bytes.data();
+  const size_t size = bytes.size();
+  if (size < LDNS_HEADER_SIZE) return false;
+  size_t pos = LDNS_HEADER_SIZE;
+  auto skip_name = [&]() {
+    while (pos < size) {
+      const uint8_t len = w[pos];
+      if ((len & 0xC0) == 0xC0) {  // a compression pointer ends the name
+        pos += 2;
+        return pos <= size;
+      }
+      if (len & 0xC0) return false;  // extended label types: ldns refuses them too
+      pos += 1u + len;
+      if (len == 0) return true;
+    }
+    return false;
+  };
+  for (unsigned i = 0; i < LDNS_QDCOUNT(w); ++i) {
+    if (!skip_name() || (pos += 4) > size) return false;
+  }
+  const unsigned before_additional = unsigned(LDNS_ANCOUNT(w)) + LDNS_NSCOUNT(w);
+  const unsigned records = before_additional + LDNS_ARCOUNT(w);
+  unsigned opts = 0, tsigs = 0;
+  for (unsigned i = 0; i < records; ++i) {
+    if (!skip_name() || pos + 10 > size) return false;
+    const uint16_t type = ldns_read_uint16(w + pos);
+    pos += 10 + ldns_read_uint16(w + pos + 8);  // type, class, TTL, RDLENGTH, then the data
+    if (pos > size) return false;
+    if (i < before_additional) continue;
+    if (type == LDNS_RR_TYPE_OPT && ++opts > 1) return false;
+    if (type == LDNS_RR_TYPE_TSIG && ++tsigs > 1) return false;
+  }
+  return true;
+}
 
 bool read_plain_query(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
                       ClientQuery& q) {
@@ -313,6 +348,7 @@ ReplyCheck parse_upstream_reply(std::span<const uint8_t> bytes, uint16_t id,
   out.reset();
   if (bytes.size() < LDNS_HEADER_SIZE) return ReplyCheck::kMalformed;
   if (LDNS_ID_WIRE(bytes.data()) != id) return ReplyCheck::kMismatch;
+  if (!safe_for_ldns(bytes)) return ReplyCheck::kMalformed;
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, bytes.data(), bytes.size()) != LDNS_STATUS_OK) return ReplyCheck::kMalformed;
   PktPtr pkt(raw);

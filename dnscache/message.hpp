@@ -65,6 +65,16 @@ enum class QueryCheck : uint8_t {
   kBadVers,  // EDNS version > 0
 };
 
+// ldns_wire2pkt (ldns 1.8.3) keeps only the last TSIG record, and the last OPT
+// record's option data, of an additional section holding several, and leaks the
+// earlier ones: a peer repeating such a packet would grow our memory at will.
+// A message with more than one of either is malformed (RFC 6891 6.1.1, RFC 8945
+// 5.1), so every ldns_wire2pkt call on bytes from the network asks this first.
+// True when the additional section holds at most one OPT and at most one TSIG;
+// false otherwise, and when the message ends inside a record (ldns would refuse
+// it too). Names are stepped over, not decoded: a compression pointer ends one.
+bool safe_for_ldns(std::span<const uint8_t> bytes);
+
 // Parses and validates a client query. Fills `q` as far as possible (ID and
 // flags are set whenever the result is not kDrop). The common shape is read by
 // read_plain_query (no allocation); anything else is decided by ldns.

@@ -75,39 +75,48 @@ bool bytes_equal_ci(const uint8_t* a, const uint8_t* b, size_t n) {
 
 }  // namespace
 
+// Record by record through ldns_wire2rr (ldns still decompresses the names and
+// checks the data) rather than ldns_wire2pkt, which leaks all but the last TSIG
+// record, and all but the last OPT's option data, of a packet carrying several
+// (ldns 1.8.3): a LAN peer could repeat that at will. As ldns_wire2pkt does, OPT
+// and TSIG records of the additional section are not kept as records.
 std::optional<Message> decode(std::span<const uint8_t> bytes) {
-  if (bytes.size() < 12) return std::nullopt;
-  ldns_pkt* pkt = nullptr;
-  if (ldns_wire2pkt(&pkt, bytes.data(), bytes.size()) != LDNS_STATUS_OK || !pkt) return std::nullopt;
+  if (bytes.size() < LDNS_HEADER_SIZE) return std::nullopt;
+  const uint8_t* w = bytes.data();
   Message m;
-  m.id = ldns_pkt_id(pkt);
-  m.qr = ldns_pkt_qr(pkt);
-  m.aa = ldns_pkt_aa(pkt);
-  m.tc = ldns_pkt_tc(pkt);
-  m.opcode = uint8_t(ldns_pkt_get_opcode(pkt));
-  m.rcode = uint8_t(ldns_pkt_get_rcode(pkt));
-  bool ok = true;
-  if (const ldns_rr_list* q = ldns_pkt_question(pkt)) {
-    for (size_t i = 0; ok && i < ldns_rr_list_rr_count(q); ++i) {
+  m.id = LDNS_ID_WIRE(w);
+  m.qr = LDNS_QR_WIRE(w) != 0;
+  m.aa = LDNS_AA_WIRE(w) != 0;
+  m.tc = LDNS_TC_WIRE(w) != 0;
+  m.opcode = uint8_t(LDNS_OPCODE_WIRE(w));
+  m.rcode = uint8_t(LDNS_RCODE_WIRE(w));
+  const unsigned counts[4] = {LDNS_QDCOUNT(w), LDNS_ANCOUNT(w), LDNS_NSCOUNT(w), LDNS_ARCOUNT(w)};
+  const ldns_pkt_section sections[4] = {LDNS_SECTION_QUESTION, LDNS_SECTION_ANSWER,
+                                        LDNS_SECTION_AUTHORITY, LDNS_SECTION_ADDITIONAL};
+  std::vector<Record>* outs[4] = {nullptr, &m.answers, &m.authority, &m.additional};
+  size_t pos = LDNS_HEADER_SIZE;
+  for (int s = 0; s < 4; ++s) {
+    for (unsigned i = 0; i < counts[s]; ++i) {
+      ldns_rr* rr = nullptr;  // ldns_wire2rr frees its record when it fails
+      if (ldns_wire2rr(&rr, w, bytes.size(), &pos, sections[s]) != LDNS_STATUS_OK || !rr) {
+        return std::nullopt;
+      }
+      const ldns_rr_type type = ldns_rr_get_type(rr);
+      if (s == 3 && (type == LDNS_RR_TYPE_OPT || type == LDNS_RR_TYPE_TSIG)) {
+        ldns_rr_free(rr);
+        continue;
+      }
       Record r;
-      ok = to_record(ldns_rr_list_rr(q, i), r);
-      if (ok) m.questions.push_back({std::move(r.name), r.type, r.rrclass, r.cache_flush});
+      const bool ok = to_record(rr, r);
+      ldns_rr_free(rr);
+      if (!ok) return std::nullopt;
+      if (s == 0) {
+        m.questions.push_back({std::move(r.name), r.type, r.rrclass, r.cache_flush});
+      } else {
+        outs[s]->push_back(std::move(r));
+      }
     }
   }
-  auto section = [&](const ldns_rr_list* l, std::vector<Record>& out) {
-    if (!l) return;
-    out.reserve(ldns_rr_list_rr_count(l));
-    for (size_t i = 0; ok && i < ldns_rr_list_rr_count(l); ++i) {
-      Record r;
-      ok = to_record(ldns_rr_list_rr(l, i), r);
-      if (ok) out.push_back(std::move(r));
-    }
-  };
-  section(ldns_pkt_answer(pkt), m.answers);
-  section(ldns_pkt_authority(pkt), m.authority);
-  section(ldns_pkt_additional(pkt), m.additional);
-  ldns_pkt_free(pkt);
-  if (!ok) return std::nullopt;
   return m;
 }
 

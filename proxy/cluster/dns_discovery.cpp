@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "dnscache/message.hpp"
 #include "proxy/base/log.hpp"
 #include "proxy/io/socket.hpp"
 
@@ -35,6 +36,7 @@ std::vector<uint8_t> build_query(const std::string& name, uint16_t type, uint16_
 Answer parse_answer(const uint8_t* data, size_t len, uint16_t type) {
   Answer a;
   ldns_pkt* pkt = nullptr;
+  if (!dnscache::safe_for_ldns({data, len})) return a;
   if (ldns_wire2pkt(&pkt, data, len) != LDNS_STATUS_OK || !pkt) return a;
   a.id = ldns_pkt_id(pkt);
   a.rcode = static_cast<uint16_t>(ldns_pkt_get_rcode(pkt));

@@ -47,6 +47,11 @@ int main() {
       {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1},      // pointer loop
       {0, 0, 0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 33, 0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 0},  // short SRV
       {0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+      // Three TSIG records (ldns_wire2pkt leaked all but the last; found by fuzz_mdns).
+      {0, 3, 0, 0, 0x84, 0, 0, 0, 0, 0, 0, 0, 0, 3,
+       0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0,
+       0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0,
+       0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0},
   };
   size_t runs = 0;
   for (const auto& c : corpus) {

@@ -81,6 +81,13 @@ TEST_CASE("malformed queries get FORMERR with the client's ID") {
     q[11] = 2;  // ARCOUNT
     h.query(q);
   }
+  SUBCASE("three TSIG records (ldns_wire2pkt would leak all but the last)") {
+    std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
+    const std::vector<uint8_t> tsig = bytes_of({0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0});
+    for (int i = 0; i < 3; ++i) q.insert(q.end(), tsig.begin(), tsig.end());
+    q[11] = 3;  // ARCOUNT
+    h.query(q);
+  }
   SUBCASE("oversized") {
     std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
     q.resize(5000, 0);
@@ -183,6 +190,35 @@ TEST_CASE("a client without EDNS gets no OPT record, one with EDNS gets one") {
   PktPtr e = h.only_client_reply();
   CHECK(ldns_pkt_edns(e.get()));
   CHECK_FALSE(ldns_pkt_edns_do(e.get()));
+}
+
+TEST_CASE("safe_for_ldns: at most one OPT and one TSIG in the additional section, and whole records") {
+  std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 1});
+  CHECK(safe_for_ldns(q));
+  const std::vector<uint8_t> opt = bytes_of({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0});
+  const std::vector<uint8_t> tsig = bytes_of({0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0});
+  auto with = [&](std::initializer_list<const std::vector<uint8_t>*> rrs) {
+    std::vector<uint8_t> m = q;
+    for (const auto* rr : rrs) m.insert(m.end(), rr->begin(), rr->end());
+    m[11] = static_cast<uint8_t>(rrs.size());
+    return m;
+  };
+  CHECK(safe_for_ldns(with({&opt})));
+  CHECK(safe_for_ldns(with({&opt, &tsig})));
+  CHECK_FALSE(safe_for_ldns(with({&opt, &opt})));
+  CHECK_FALSE(safe_for_ldns(with({&tsig, &opt, &tsig})));
+  // An answer record's type does not count: only the additional section's.
+  std::vector<uint8_t> an = with({&tsig});
+  an[7] = 1;   // ANCOUNT 1 (the TSIG is now an answer)
+  an[11] = 0;  // ARCOUNT 0
+  CHECK(safe_for_ldns(an));
+  // Truncated inside a record, a bad label type, a header alone with counts.
+  std::vector<uint8_t> cut = with({&opt});
+  cut.resize(cut.size() - 1);
+  CHECK_FALSE(safe_for_ldns(cut));
+  CHECK_FALSE(safe_for_ldns(bytes_of({0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 1, 0, 1})));
+  CHECK_FALSE(safe_for_ldns(bytes_of({0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0})));
+  CHECK_FALSE(safe_for_ldns(bytes_of({0, 1, 0})));
 }
 
 }  // namespace portico::dnscache::test
