@@ -69,6 +69,20 @@ inline std::vector<uint8_t> bytes_of(std::initializer_list<int> b) {
   return v;
 }
 
+// A TSIG record at the root with no data, as raw bytes (ldns_wire2pkt leaks all
+// but the last of several: see safe_for_ldns).
+inline const std::vector<uint8_t> kTsigRecord = {0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0};
+
+// Appends `rr` (raw record bytes) `n` times to the additional section of the
+// message in `msg`, which must end with that section, and counts them in ARCOUNT.
+inline void append_additional(std::vector<uint8_t>& msg, const std::vector<uint8_t>& rr, int n = 1) {
+  REQUIRE(msg.size() >= 12);
+  for (int i = 0; i < n; ++i) msg.insert(msg.end(), rr.begin(), rr.end());
+  const unsigned arcount = (unsigned(msg[10]) << 8 | msg[11]) + unsigned(n);
+  msg[10] = static_cast<uint8_t>(arcount >> 8);
+  msg[11] = static_cast<uint8_t>(arcount);
+}
+
 inline std::vector<uint8_t> to_wire(const ldns_pkt* p) {
   uint8_t* w = nullptr;
   size_t n = 0;

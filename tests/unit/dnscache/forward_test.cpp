@@ -169,9 +169,7 @@ TEST_CASE("replies with a wrong ID, source or question are ignored") {
   CHECK(h.out.sends().empty());
   // Three TSIG records: refused before ldns_wire2pkt, which would leak two.
   std::vector<uint8_t> tsigs = make_reply(up.bytes, {"v.example.com. 300 IN A 192.0.2.66"});
-  const std::vector<uint8_t> tsig = bytes_of({0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0});
-  for (int i = 0; i < 3; ++i) tsigs.insert(tsigs.end(), tsig.begin(), tsig.end());
-  tsigs[11] = static_cast<uint8_t>(tsigs[11] + 3);  // ARCOUNT
+  append_additional(tsigs, kTsigRecord, 3);
   h.reply(up, tsigs);
   CHECK(h.out.sends().empty());
   CHECK(h.engine->stats().bogus_replies == 8);

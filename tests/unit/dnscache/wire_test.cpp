@@ -75,17 +75,12 @@ TEST_CASE("malformed queries get FORMERR with the client's ID") {
   }
   SUBCASE("two OPT records (RFC 6891)") {
     std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
-    const std::vector<uint8_t> opt = bytes_of({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});
-    q.insert(q.end(), opt.begin(), opt.end());
-    q.insert(q.end(), opt.begin(), opt.end());
-    q[11] = 2;  // ARCOUNT
+    append_additional(q, bytes_of({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0}), 2);
     h.query(q);
   }
   SUBCASE("three TSIG records (ldns_wire2pkt would leak all but the last)") {
     std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
-    const std::vector<uint8_t> tsig = bytes_of({0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0});
-    for (int i = 0; i < 3; ++i) q.insert(q.end(), tsig.begin(), tsig.end());
-    q[11] = 3;  // ARCOUNT
+    append_additional(q, kTsigRecord, 3);
     h.query(q);
   }
   SUBCASE("oversized") {
@@ -196,11 +191,10 @@ TEST_CASE("safe_for_ldns: at most one OPT and one TSIG in the additional section
   std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 1});
   CHECK(safe_for_ldns(q));
   const std::vector<uint8_t> opt = bytes_of({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0});
-  const std::vector<uint8_t> tsig = bytes_of({0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0});
+  const std::vector<uint8_t>& tsig = kTsigRecord;
   auto with = [&](std::initializer_list<const std::vector<uint8_t>*> rrs) {
     std::vector<uint8_t> m = q;
-    for (const auto* rr : rrs) m.insert(m.end(), rr->begin(), rr->end());
-    m[11] = static_cast<uint8_t>(rrs.size());
+    for (const auto* rr : rrs) append_additional(m, *rr);
     return m;
   };
   CHECK(safe_for_ldns(with({&opt})));
