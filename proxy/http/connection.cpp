@@ -392,6 +392,12 @@ class HttpConnection final : private io::OpHandler,
   TimeNs& accepted_;
   io::BufferQueue wire_;  // ciphertext to the client
   bool tls_close_sent_ = false;
+  // pump_client() runs the parser's handlers, which may produce a whole
+  // response and then learn that it ends the connection (the end of the
+  // request comes after the route answered its head). Their flushes wait for
+  // the outermost pump to return, so one send carries what the input made.
+  int pump_depth_ = 0;
+  bool flush_deferred_ = false;
 };
 
 // ------------------------------------------------------------ HttpClient
@@ -695,6 +701,18 @@ void HttpConnection::on_complete(io::Op& op, int res) {
 // ------------------------------------------------------------ request side
 
 void HttpConnection::pump_client() {
+  struct Scope {
+    HttpConnection* c;
+    explicit Scope(HttpConnection* conn) : c(conn) { ++c->pump_depth_; }
+    ~Scope() {
+      if (--c->pump_depth_ == 0 && c->flush_deferred_) {
+        c->flush_deferred_ = false;
+        c->flush_client();
+      }
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+  } scope(this);
   while (!closing_) {
     if (in_.empty() && (tunnel_ || req_ == Req::kComplete || req_ == Req::kIdle)) break;
     if (tunnel_) {
@@ -1459,9 +1477,20 @@ void HttpConnection::start_tunnel() {
 
 void HttpConnection::flush_client() {
   if (closing_ || send_.armed() || poll_.armed()) return;
+  if (pump_depth_ > 0) {
+    flush_deferred_ = true;
+    return;
+  }
   if (tls_ && !out_.empty() && tls_->encrypt(env_->loop->pool(), out_, wire_, high_water()) == tls::Status::kError) {
     tls_failed("write");
     return;
+  }
+  // The last bytes of a connection's last response: close_notify rides in the
+  // same send instead of a send (and a segment) of its own after it.
+  if (tls_ && close_after_flush_ && out_.empty() && !wire_.empty() && !tls_close_sent_ &&
+      tls_->handshake_done() && !(resp_ == Resp::kFile && file_left_ > 0)) {
+    tls_close_sent_ = true;
+    tls_->shutdown(env_->loop->pool(), wire_);
   }
   if (!wire().empty()) {
     send_msg_ = {};

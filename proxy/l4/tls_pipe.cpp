@@ -55,12 +55,10 @@ tls::Status TlsPipe::drain(io::BufferPool& pool, io::BufferQueue& plain, io::Buf
       count_failure(tls::classify_failure(conn_.error()));
     }
   }
-  // The first flight after the handshake: TLS 1.3 session tickets would
-  // otherwise wait for our first response bytes.
-  if (conn_.handshake_done() && !tickets_flushed_ && conn_.is_server() && st != tls::Status::kError) {
-    tickets_flushed_ = true;
-    conn_.write({});
-  }
+  // A TLS 1.3 server's session tickets are not flushed here: BoringSSL holds
+  // them back until our first write, so they leave in the same send (and the
+  // same segment) as the first response bytes instead of costing a send, a
+  // segment and a wake-up of the client of their own.
   collect(pool, wire);
   return st;
 }

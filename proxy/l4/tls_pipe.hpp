@@ -65,7 +65,6 @@ class TlsPipe {
   bool spoke_ = false;    // the peer sent at least one byte
   bool counted_ = false;  // the handshake's outcome is counted
   bool reported_ = false;
-  bool tickets_flushed_ = false;
 };
 
 }  // namespace portico::l4

@@ -172,7 +172,18 @@ bool ServerContext::setup() {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_app_data(ctx, this);
-  SSL_CTX_set_cert_cb(ctx, select_certificate, this);
+  if (cfg.certificates().size() == 1) {
+    // One certificate: nothing to choose. Set once here, SSL_new shares it by
+    // reference, and a handshake skips the callback's SSL_set_chain_and_key,
+    // which parses the leaf's public key and checks it against the key again.
+    const CertKey& c = cfg.certificates().front();
+    if (!SSL_CTX_set_chain_and_key(ctx, c.chain_ptrs.data(), c.chain_ptrs.size(), c.key.get(), nullptr))
+      return false;
+    if (c.ocsp && !SSL_CTX_set_ocsp_response(ctx, CRYPTO_BUFFER_data(c.ocsp.get()), CRYPTO_BUFFER_len(c.ocsp.get())))
+      return false;
+  } else {
+    SSL_CTX_set_cert_cb(ctx, select_certificate, this);
+  }
   if (!cfg.alpn_wire().empty()) SSL_CTX_set_alpn_select_cb(ctx, select_alpn, this);
   if (!SSL_CTX_set_session_id_context(ctx, cfg.sid_ctx().data(), cfg.sid_ctx().size()))
     return false;

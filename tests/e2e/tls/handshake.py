@@ -3,13 +3,16 @@
 SNI picks the certificate (exact, wildcard, RSA and ECDSA), the first one
 without SNI or without a match; ALPN http/1.1; TLS 1.3 by default and TLS 1.2
 when forced; min_version 1.2 refuses TLS 1.1 and min_version 1.3 refuses TLS
-1.2; session resumption (tickets, TLS 1.3 and 1.2) shows Reused; proxied
+1.2; session resumption (tickets, TLS 1.3 and 1.2) shows Reused; a last
+response (fixed, proxied, static file, 400) ends with close_notify; proxied
 requests carry X-Forwarded-Proto https; keep-alive; large bodies both ways
 and a large static file (read+encrypt, no sendfile) arrive intact; plain
 HTTP and random bytes on the TLS port are closed promptly; a client that
 never says hello is closed after timeouts.handshake."""
 import hashlib
 import os
+import socket
+import ssl
 import sys
 import time
 
@@ -145,6 +148,33 @@ clusters:
         check(r.status == 200 and r.body_len == len(big), f"static on keep-alive: {r.status} {r.body_len}")
         r = c.request("GET", "/after-static", host="b.example.test")
         check(r.status == 200, f"request after a static file: {r.status}")
+
+    # --- a last response ends with close_notify (it rides in the response's own
+    # send; a static file's after its last slice): python ssl with ragged EOFs
+    # not suppressed reads the whole response, then b"" (an EOF without
+    # close_notify would raise SSLEOFError)
+    def ends_cleanly(p: int, request: bytes, host: str = "a.example.test") -> bytes:
+        ctx = ssl.create_default_context(cafile=pki.ca)
+        raw = socket.create_connection(("127.0.0.1", p), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as s:
+            s.sendall(request)
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except ssl.SSLEOFError:
+                check(False, f"no close_notify after {request[:40]!r} ({len(data)} bytes read)")
+        return data
+    close = b"Host: a.example.test\r\nConnection: close\r\n\r\n"
+    check(ends_cleanly(strict, b"GET / HTTP/1.1\r\n" + close).endswith(b"strict\n"), "respond: body")
+    check(b"HTTP/1.1 200" in ends_cleanly(port, b"GET /c HTTP/1.1\r\n" + close), "proxied: status")
+    got = ends_cleanly(port, b"GET /static/big.bin HTTP/1.1\r\n" + close)
+    check(got.endswith(big), f"static: {len(got)} bytes")
+    check(ends_cleanly(port, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n").startswith(b"HTTP/1.1 400"),
+          "malformed request: 400")
 
     # --- bad input
     addr = ("127.0.0.1", port)

@@ -189,6 +189,17 @@ Status pipe_handshake(io::BufferPool& pool, TlsConn& client, l4::TlsPipe& pipe) 
   return st;
 }
 
+// The server's first response bytes; the client reads them (and with them,
+// on TLS 1.3, the session tickets that BoringSSL holds back until then).
+void respond(io::BufferPool& pool, TlsConn& client, l4::TlsPipe& pipe) {
+  io::BufferQueue out, wire;
+  io::append(pool, out, "ok", 2);
+  REQUIRE(pipe.encrypt(pool, out, wire, 1 << 20) == Status::kOk);
+  std::string got;
+  to_client(pool, wire, client, &got);
+  CHECK(got == "ok");
+}
+
 uint64_t handshakes(const l4::TlsListenerStats& s, bool tls13, bool resumed) {
   return s.handshakes[l4::TlsListenerStats::handshake_index(tls13, resumed)].get();
 }
@@ -226,9 +237,54 @@ TEST_CASE("TlsPipe counts each handshake once: version, resumption") {
       CHECK(pipe.conn().resumed() == resumed);
       CHECK(handshakes(stats, tls13, resumed) == 1);
       pipe.handshake_timed_out();  // after completion: not a failure
+      respond(pool, client, pipe);
     }
   }
   CHECK(all_failures(stats) == 0);
+}
+
+TEST_CASE("TlsPipe: TLS 1.3 session tickets leave with the first response bytes, not alone") {
+  io::BufferPool pool(64, kBufSize);
+  Server s(pki().listener());
+  REQUIRE(s.ctx);
+  ClientOptions o;
+  o.max_version = TLS1_3_VERSION;
+  Client c(pki().upstream(), o);
+  REQUIRE(c.ctx);
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    TlsConn client;
+    REQUIRE(c.ctx->connect(client, "127.0.0.1:443", "a.example.test"));
+    l4::TlsPipe pipe;
+    REQUIRE(s.ctx->accept(pipe.conn()));
+    io::BufferQueue plain, wire;
+    for (int i = 0; i < 10 && !(client.handshake_done() && pipe.handshake_done()); ++i) {
+      REQUIRE(client.handshake() != Status::kError);
+      REQUIRE(feed(pool, client, pipe, plain, wire, kBufSize) == Status::kOk);
+      to_client(pool, wire, client);
+    }
+    REQUIRE(pipe.handshake_done());
+    CHECK(client.resumed() == (round == 1));  // round 0's tickets came with its response
+    // The client's request: nothing goes back for it on its own.
+    const char req[] = "GET / HTTP/1.1\r\n\r\n";
+    REQUIRE(client.write({reinterpret_cast<const uint8_t*>(req), sizeof req - 1}).status == Status::kOk);
+    REQUIRE(feed(pool, client, pipe, plain, wire, kBufSize) == Status::kOk);
+    CHECK(drain(pool, plain) == req);
+    CHECK(wire.empty());
+    // The response: the tickets (two records of well over 100 bytes) and the
+    // 2-byte record (22 bytes) come out together.
+    io::BufferQueue out;
+    io::append(pool, out, "ok", 2);
+    REQUIRE(pipe.encrypt(pool, out, wire, 1 << 20) == Status::kOk);
+    CHECK(wire.bytes() > 200);
+    std::string got;
+    to_client(pool, wire, client, &got);
+    CHECK(got == "ok");
+    // Nothing more is held back.
+    REQUIRE(pipe.conn().write({}).status == Status::kOk);
+    CHECK_FALSE(pipe.conn().has_output());
+  }
+  CHECK(pool.available() == pool.count());
 }
 
 TEST_CASE("TlsPipe counts failures by reason, once, and nothing for a silent probe") {
