@@ -218,6 +218,7 @@ class HttpConnection final : private io::OpHandler,
 
   // downstream
   void pump_client();
+  void pump_input();
   void on_head();
   void on_body(std::string_view data);
   void on_request_complete();
@@ -398,6 +399,8 @@ class HttpConnection final : private io::OpHandler,
   // the outermost pump to return, so one send carries what the input made.
   int pump_depth_ = 0;
   bool flush_deferred_ = false;
+  bool repump_ = false;  // pump_client() was asked for while it ran
+  bool eof_deferred_ = false;  // the client's EOF waits for the pipelined input before it
 };
 
 // ------------------------------------------------------------ HttpClient
@@ -700,19 +703,32 @@ void HttpConnection::on_complete(io::Op& op, int res) {
 
 // ------------------------------------------------------------ request side
 
+// Never re-entered: a handler that wants the input parsed again (an exchange
+// ended and pipelined requests wait) only asks, and the running pump goes on
+// once that handler returns. A nested pump would consume and release the
+// buffer that the outer one is still parsing.
 void HttpConnection::pump_client() {
-  struct Scope {
-    HttpConnection* c;
-    explicit Scope(HttpConnection* conn) : c(conn) { ++c->pump_depth_; }
-    ~Scope() {
-      if (--c->pump_depth_ == 0 && c->flush_deferred_) {
-        c->flush_deferred_ = false;
-        c->flush_client();
-      }
-    }
-    Scope(const Scope&) = delete;
-    Scope& operator=(const Scope&) = delete;
-  } scope(this);
+  if (pump_depth_ > 0) {
+    repump_ = true;
+    return;
+  }
+  ++pump_depth_;
+  do {
+    repump_ = false;
+    pump_input();
+  } while (repump_ && !closing_);
+  --pump_depth_;
+  if (eof_deferred_ && in_.empty() && !closing_) {
+    eof_deferred_ = false;
+    on_client_eof();
+  }
+  if (flush_deferred_) {
+    flush_deferred_ = false;
+    flush_client();
+  }
+}
+
+void HttpConnection::pump_input() {
   while (!closing_) {
     if (in_.empty() && (tunnel_ || req_ == Req::kComplete || req_ == Req::kIdle)) break;
     if (tunnel_) {
@@ -855,6 +871,14 @@ void HttpConnection::on_request_complete() {
 void HttpConnection::on_client_eof() {
   if (tunnel_) {
     if (up_) up_->shutdown_write();
+    return;
+  }
+  if (!in_.empty()) {
+    // Pipelined requests read before the EOF are still owed their responses
+    // (a client may send its requests and shut down its side at once):
+    // pump_client() comes back here once it has parsed them all.
+    eof_deferred_ = true;
+    pump_client();
     return;
   }
   ParseResult r = parser_->finish();
@@ -1531,7 +1555,7 @@ void HttpConnection::exchange_done() {
   if (tunnel_ || closing_) return;
   end_proxy_accounting();
   log_access();
-  if (!keep_alive_ || client_eof_) {
+  if (!keep_alive_ || (client_eof_ && in_.empty())) {
     close_after_flush_ = true;
     flush_client();
     return;

@@ -2,8 +2,13 @@
 """Pipelining: 10 requests written at once (proxied GETs and POSTs with bodies,
 a HEAD, a local response) get 10 responses in request order on the same
 connection, over one upstream connection; so do 10 pipelined requests with
-bodies up to 630 KB and 300 KB responses (intact, in order)."""
+bodies up to 630 KB and 300 KB responses (intact, in order). Local responses
+(respond, redirect, HEAD) pipelined in one write, alone and between proxied
+ones, with and without the client's half-close right after: all answered in
+order, then closed; a request cut by EOF after a complete one: the complete
+one answered."""
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
@@ -21,9 +26,10 @@ def run(t: TestContext) -> None:
     protocol: http
     routes:
       - {{ match: {{ path: "/local" }}, respond: {{ status: 200, body: "local\\n" }} }}
+      - {{ match: {{ path: "/moved" }}, redirect: {{ status: 301, location: "https://{{host}}{{path}}" }} }}
       - {{ cluster: app }}''',
         clusters=f'  - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}')
-    t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
+    p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
     plan = []  # (method, target, body)
     for i in range(10):
         if i == 4:
@@ -71,6 +77,52 @@ def run(t: TestContext) -> None:
                   f"big pipelined response {i}: {r.body_len} bytes, intact={r.body_sha == want}")
     got = [(q.target, q.body_len) for q in origin.reqs()[-10:]]
     check(got == [(tg, len(b)) for tg, b in big], f"origin saw {got}")
+
+    # Requests answered by portico itself, pipelined in one write: each is
+    # answered while the same input buffer still holds the next ones (this
+    # crashed the worker once: a nested parse released the buffer under the
+    # outer one). With and without the client shutting down its side right
+    # after writing: every request read before the EOF gets its response, in
+    # order, and then the connection closes.
+    local = [("GET", "/local"), ("GET", "/moved"), ("HEAD", "/local"), ("GET", "/local")]
+    for half_close in (False, True):
+        for proxied in (False, True):
+            plan = list(local)
+            if proxied:
+                plan[1:1] = [("GET", "/echo?p=1")]
+                plan[3:3] = [("POST", "/echo?p=2")]
+            wire = b"".join(build_request(m, tg, body=b"x" * 10 if m == "POST" else None,
+                                          headers=[("Connection", "close")] if i == len(plan) - 1 else [])
+                            for i, (m, tg) in enumerate(plan))
+            what = f"half_close={half_close} proxied={proxied}"
+            with HttpClient(("127.0.0.1", port), timeout=5) as c:
+                c.send(wire)
+                if half_close:
+                    c.sock.shutdown(socket.SHUT_WR)
+                for i, (m, tg) in enumerate(plan):
+                    r = c.response(m)
+                    check(r is not None, f"{what}: closed before response {i} ({m} {tg})")
+                    want = 301 if tg == "/moved" else 200
+                    check(r.status == want, f"{what}: response {i}: {r.status}, expected {want}")
+                    if tg == "/moved":
+                        check(r.header("Location") == "https://example.test/moved", f"{what}: {r.header('Location')}")
+                    elif tg.startswith("/echo"):
+                        check(r.json()["target"] == tg, f"{what}: response {i} is for {r.json()['target']}")
+                    elif m == "GET":
+                        check(r.body == b"local\n", f"{what}: response {i}: {r.body[:40]!r}")
+                check(c.closed(), f"{what}: not closed after the last response")
+    # A complete request, then half of one, then EOF: the complete one is
+    # answered, the cut one is not, and the connection closes.
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        c.send(build_request("GET", "/local") + b"GET /local HTTP/1.1\r\nHo")
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.response()
+        check(r is not None and r.status == 200 and r.body == b"local\n", f"before a cut request: {r and r.status}")
+        check(c.closed(), "not closed after a request cut by EOF")
+    # still serving
+    with HttpClient(("127.0.0.1", port)) as c:
+        check(c.request("GET", "/local").status == 200, "portico stopped serving")
+    check(p.alive(), "portico died")
 
 
 if __name__ == "__main__":

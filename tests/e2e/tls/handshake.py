@@ -175,6 +175,9 @@ clusters:
     check(got.endswith(big), f"static: {len(got)} bytes")
     check(ends_cleanly(port, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n").startswith(b"HTTP/1.1 400"),
           "malformed request: 400")
+    # pipelined requests answered by portico itself, in one TLS record
+    got = ends_cleanly(strict, b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n" * 3 + b"GET /4 HTTP/1.1\r\n" + close)
+    check(got.count(b"HTTP/1.1 200") == 4 and got.endswith(b"strict\n"), f"pipelined over TLS: {got[:300]!r}")
 
     # --- bad input
     addr = ("127.0.0.1", port)
