@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -901,11 +902,15 @@ void HttpConnection::local_response(int status, std::string_view body, std::stri
                                     std::string_view content_type) {
   action_ = Action::kLocal;
   status_ = status;
-  char head[1024];
-  int n = std::snprintf(head, sizeof head, "HTTP/1.1 %d %.*s\r\nServer: portico\r\nContent-Length: %zu\r\n",
-                        status, static_cast<int>(reason_phrase(status).size()), reason_phrase(status).data(),
-                        body.size());
-  out(std::string_view(head, static_cast<size_t>(n)));
+  // Formatted by hand: snprintf was 2% of a small fixed response's CPU.
+  char num[24];
+  out("HTTP/1.1 ");
+  out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, status).ptr - num)));
+  out(" ");
+  out(reason_phrase(status));
+  out("\r\nServer: portico\r\nContent-Length: ");
+  out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, body.size()).ptr - num)));
+  out("\r\n");
   if (!body.empty()) {
     out("Content-Type: ");
     out(content_type);

@@ -2,6 +2,7 @@
 // bounded buffers, garbage input.
 
 #include <doctest/doctest.h>
+#include <openssl/err.h>
 
 #include <random>
 
@@ -234,6 +235,28 @@ TEST_CASE("EOF without close_notify after the handshake reads as truncation") {
   IoResult r = p.server.read(buf);
   CHECK(r.status == Status::kError);
   CHECK(p.server.error().kind == ErrorKind::kTruncated);
+}
+
+TEST_CASE("a stale error in the thread's queue does not fail a handshake, a read or a write") {
+  // TlsConn relies on SSL_do_handshake/SSL_read/SSL_write clearing the queue
+  // themselves and does not clear it before them.
+  Server s(pki().listener());
+  Client c(pki().upstream());
+  Pair p(c, s, "a.example.test");
+  OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+  CHECK(p.server.handshake() == Status::kWantInput);
+  OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+  REQUIRE(handshake(p.client, p.server).ok());
+  uint8_t buf[8];
+  OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+  CHECK(p.server.read(buf).status == Status::kWantInput);
+  OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+  CHECK(p.server.write({reinterpret_cast<const uint8_t*>("x"), 1}).status == Status::kOk);
+  OPENSSL_PUT_ERROR(SSL, ERR_R_INTERNAL_ERROR);
+  CHECK(send_through(p.server, p.client, "ok") == "xok");
+  CHECK_FALSE(p.server.error());
+  CHECK_FALSE(p.client.error());
+  ERR_clear_error();
 }
 
 TEST_CASE("a TlsConn can be reset and reused") {
