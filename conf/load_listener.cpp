@@ -220,6 +220,8 @@ void load_route(LoadContext& ctx, const YAML::Node& n, const std::string& path, 
         if (auto v = r.scalar(*b, rf.sub("body"))) {
           if (v->size() > kMiB)
             r.error(*b, rf.sub("body"), "must be at most 1MiB");
+          else if (!v->empty() && (rs.status == 204 || rs.status == 304))
+            r.error(*b, rf.sub("body"), "must be empty: a " + std::to_string(rs.status) + " response has no body");
           else
             rs.body = *v;
         }

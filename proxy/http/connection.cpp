@@ -735,10 +735,10 @@ void HttpConnection::pump_input() {
     if (tunnel_) {
       while (!in_.empty()) {
         io::Buffer* b = in_.pop();
-        up_->send(b->readable(), b->remaining());
+        if (up_) up_->send(b->readable(), b->remaining());  // else the upstream is gone: dropped
         env_->loop->pool().release(b);
       }
-      if (up_->queued() >= high_water()) pause_client();
+      if (up_ && up_->queued() >= high_water()) pause_client();
       return;
     }
     if (req_ == Req::kComplete) break;  // one exchange at a time: wait for the response
@@ -750,6 +750,10 @@ void HttpConnection::pump_input() {
     if (!b && !parser_->in_message()) break;
     if (req_ == Req::kIdle) {
       adopt_latest();
+      // The previous exchange's response is no concern of this request's
+      // errors (a 400 for a bad pipelined head is owed, not a reset).
+      head_sent_ = false;
+      is_head_ = false;
       req_ = Req::kHead;
       head_start_ = env_->loop->now();
       start_ = head_start_;
@@ -822,11 +826,16 @@ void HttpConnection::on_head() {
   RouteInput in{h.host, h.path, h.method, h.headers};
   std::optional<size_t> idx = routes_->router.match(in);
   if (!idx) {
+    if (h.upgrade) parser_->decline_upgrade();
     local_response(404, "404 Not Found\n");
     return;
   }
   entry_ = &routes_->entries[*idx];
   const conf::Route& route = *entry_->route;
+  // Only a WebSocket upgrade proxied to a cluster can become a tunnel; any
+  // other upgrade offer (h2c, a local route) is answered as plain HTTP and
+  // the connection goes on parsing requests.
+  if (h.upgrade && !(upgrade_requested_ && route.cluster)) parser_->decline_upgrade();
   if (!route.cluster && h.expect_continue && request_has_body_) keep_alive_ = false;  // body not wanted
   if (upgrade_requested_ && !route.cluster) keep_alive_ = false;
   if (route.respond) {
@@ -836,7 +845,11 @@ void HttpConnection::on_head() {
     const std::string& tpl = route.redirect->location;
     for (size_t i = 0; i < tpl.size();) {
       if (tpl.compare(i, 6, "{host}") == 0) { loc += strip_host_port(h.host); i += 6; }
-      else if (tpl.compare(i, 6, "{path}") == 0) { loc += h.target; i += 6; }
+      else if (tpl.compare(i, 6, "{path}") == 0) {  // path and query, also for an absolute-form target
+        loc += h.path;
+        if (!h.query.empty()) { loc += '?'; loc += h.query; }
+        i += 6;
+      }
       else loc += tpl[i++];
     }
     local_response(route.redirect->status, "", loc);
@@ -889,11 +902,17 @@ void HttpConnection::on_client_eof() {
     return;
   }
   keep_alive_ = false;
-  if (req_ == Req::kIdle || (resp_ == Resp::kDone && output_empty())) {
-    close_now(false);
+  if (req_ == Req::kIdle || resp_ == Resp::kDone) {
+    if (output_empty() && !send_.armed() && !poll_.armed()) {
+      close_now(false);
+      return;
+    }
+    // The last response is still going out: finish it, then close.
+    close_after_flush_ = true;
+    flush_client();
     return;
   }
-  // A response is still owed (or being sent): finish it, then close.
+  // A response is still owed: finish it, then close.
 }
 
 // ------------------------------------------------------------ local actions
@@ -908,9 +927,12 @@ void HttpConnection::local_response(int status, std::string_view body, std::stri
   out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, status).ptr - num)));
   out(" ");
   out(reason_phrase(status));
-  out("\r\nServer: portico\r\nContent-Length: ");
-  out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, body.size()).ptr - num)));
-  out("\r\n");
+  out("\r\nServer: portico\r\n");
+  if (status != 204 && status != 304) {  // neither has a body nor a Content-Length (RFC 9110 8.6)
+    out("Content-Length: ");
+    out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, body.size()).ptr - num)));
+    out("\r\n");
+  }
   if (!body.empty()) {
     out("Content-Type: ");
     out(content_type);
@@ -938,9 +960,33 @@ void HttpConnection::error_response(int status, const char* why) {
   end_proxy_accounting();
   file_ = StaticFile();
   file_left_ = 0;
-  if (head_sent_) {  // too late for a status: cut the connection
+  if (head_sent_ && resp_ == Resp::kDone) {
+    // The response is whole (a local answer, or an origin that answered
+    // before the request body ended) and the request body is what failed:
+    // the response still goes out, then the connection closes.
+    keep_alive_ = false;
+    close_after_flush_ = true;
+    req_ = Req::kComplete;
+    pause_client();
     log_access();
-    close_now(true);
+    flush_client();
+    return;
+  }
+  if (head_sent_) {  // too late for a status: cut the response
+    log_access();
+    if (close_delimited_) {  // only a reset tells this client its body is short
+      close_now(true);
+      return;
+    }
+    // Its framing (Content-Length, or chunked without the last chunk) shows
+    // the client that this response is short. What is queued still goes out
+    // (earlier pipelined responses too: a reset would discard them), then FIN.
+    keep_alive_ = false;
+    close_after_flush_ = true;
+    req_ = Req::kComplete;
+    resp_ = Resp::kDone;
+    pause_client();
+    flush_client();
     return;
   }
   char buf[256];
@@ -1355,8 +1401,8 @@ void HttpConnection::pump_upstream() {
         out(std::string_view(reinterpret_cast<const char*>(b->readable()), b->remaining()));
         env_->loop->pool().release(b);
       }
-      flush_client();
-      if (out_.bytes() >= high_water()) up_->pause_recv();
+      flush_client();  // may end the connection and release the upstream
+      if (up_ && out_.bytes() >= high_water()) up_->pause_recv();
       return;
     }
     // Back-pressure stops new input only: with nothing buffered, the parse
@@ -1443,10 +1489,13 @@ void HttpConnection::on_response_head() {
   hs.clear();
   bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, h.switching_protocols);
   BodyKind down = h.body;
-  if (h.body == BodyKind::kUntilClose) {
+  if (h.body == BodyKind::kUntilClose || h.body == BodyKind::kChunked) {
     if (parser_->head().version_minor >= 1) {
       down = BodyKind::kChunked;
     } else {
+      // An HTTP/1.0 client knows no chunked coding (RFC 9112 7): the body
+      // goes as it is, delimited by closing the connection.
+      down = BodyKind::kUntilClose;
       close_delimited_ = true;
       keep_alive_ = false;
     }
@@ -1619,8 +1668,10 @@ void HttpConnection::log_access() {
 void HttpConnection::start_lingering() {
   if (lingering_ || closing_) return;
   int pending = 0;
-  if (client_eof_ || tunnel_ ||
-      (request_read_ && in_.empty() && ::ioctl(fd_, SIOCINQ, &pending) == 0 && pending == 0)) {
+  // A tunnel lingers too: its client may still be sending into it, and
+  // closing with unread bytes would reset what is still on its way to it.
+  if (client_eof_ ||
+      (!tunnel_ && request_read_ && in_.empty() && ::ioctl(fd_, SIOCINQ, &pending) == 0 && pending == 0)) {
     close_now(false);
     return;
   }

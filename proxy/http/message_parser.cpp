@@ -208,8 +208,14 @@ ParseResult MessageParser::parse(std::string_view input) {
     }
     pos += used;
 
-    if (e == HPE_PAUSED_UPGRADE) {  // defensive: we stop at message end first
-      phase_ = Phase::kUpgraded;
+    if (e == HPE_PAUSED_UPGRADE) {
+      if (!switching_) {
+        // The end of a message whose upgrade was declined (llhttp pauses
+        // after it, before the next message): carry on with HTTP.
+        llhttp_resume_after_upgrade(&parser_);
+        continue;
+      }
+      phase_ = Phase::kUpgraded;  // defensive: we stop at message end first
       return ParseResult{ParseEvent::kUpgrade, pos, {}, {}};
     }
     if (e == HPE_OK) {

@@ -78,6 +78,10 @@ class MessageParser {
   ParseResult finish();
   // Forget everything (new connection): ready for a first message.
   void reset();
+  // The current message asked to switch protocols (Upgrade, CONNECT) but
+  // will be answered as plain HTTP: parsing goes on after it instead of
+  // stopping at its end. Call between its head and its end.
+  void decline_upgrade() { switching_ = false; }
 
   const Limits& limits() const { return limits_; }
 

@@ -53,6 +53,7 @@ class RequestParser : private detail::MessageParser {
   using MessageParser::in_message;
   using MessageParser::limits;
   using MessageParser::reset;
+  using MessageParser::decline_upgrade;
   ParseResult parse(std::string_view input);
   const RequestHead& head() const { return head_; }
 

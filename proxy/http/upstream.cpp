@@ -39,13 +39,16 @@ void UpstreamConn::flush() {
     ::shutdown(fd_, SHUT_RDWR);
     return;
   }
-  if (out_.empty()) {
-    if (shut_after_flush_ && plain_out_.empty()) {
+  if (out_.empty() && shut_after_flush_ && plain_out_.empty()) {
+    // Everything queued is sent: close_notify (TLS, once), then the FIN.
+    if (tls_ && tls_->handshake_done()) tls_->shutdown(pool_->loop_->pool(), out_);
+    if (out_.empty()) {
       shut_after_flush_ = false;
       ::shutdown(fd_, SHUT_WR);
+      return;
     }
-    return;
   }
+  if (out_.empty()) return;
   msg_ = {};
   msg_.msg_iov = iov_;
   msg_.msg_iovlen = io::gather(out_, iov_, sizeof iov_ / sizeof iov_[0]);
@@ -53,14 +56,10 @@ void UpstreamConn::flush() {
 }
 
 void UpstreamConn::shutdown_write() {
-  if (!tls_) {
-    ::shutdown(fd_, SHUT_WR);
-    return;
-  }
-  // close_notify after what is queued, then FIN
-  if (tls_->handshake_done() && plain_out_.empty()) tls_->shutdown(pool_->loop_->pool(), out_);
+  // After what is queued (plain or TLS): shutting down at once would make
+  // the kernel refuse the queued bytes (EPIPE) and lose them.
   shut_after_flush_ = true;
-  flush();
+  if (connected_) flush();
 }
 
 // ---- TLS seam

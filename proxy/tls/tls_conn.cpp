@@ -251,8 +251,10 @@ IoResult TlsConn::read(std::span<uint8_t> out) {
 }
 
 IoResult TlsConn::write(std::span<const uint8_t> in) {
-  Status s = handshake();
-  if (s != Status::kOk) return {s, 0};
+  if (!writable()) {
+    Status s = handshake();
+    if (s != Status::kOk) return {s, 0};
+  }
   if (shutdown_sent_) return {set_error(ErrorKind::kInternal, "write after close_notify"), 0};
   size_t space = out_.size() < limits_.max_output ? limits_.max_output - out_.size() : 0;
   size_t n = in.size() < space ? in.size() : space;
@@ -270,7 +272,7 @@ IoResult TlsConn::write(std::span<const uint8_t> in) {
 }
 
 void TlsConn::shutdown() {
-  if (!ssl_ || error_ || shutdown_sent_ || !done_) return;
+  if (!writable() || shutdown_sent_) return;
   shutdown_sent_ = true;
   ERR_clear_error();
   SSL_shutdown(ssl_);  // writes close_notify into pending_output()

@@ -65,11 +65,16 @@ class TlsConn {
   // sends a TLS 1.3 server's session tickets with its first write; an empty
   // write() sends them at once.
   IoResult write(std::span<const uint8_t> in);
-  // Queues close_notify (once; a no-op before the handshake completes).
+  // Queues close_notify (once; a no-op unless writable()).
   void shutdown();
 
   // ---- state ----
   bool handshake_done() const { return done_; }
+  // The sending side still works: after the handshake, and either no error or
+  // only the peer's EOF without close_notify (kTruncated). A truncation ends
+  // what can be read, not what can be written: a client that half-closes the
+  // TCP connection after its request still gets the response.
+  bool writable() const { return ssl_ && done_ && (!error_ || error_.kind == ErrorKind::kTruncated); }
   bool is_server() const { return server_; }
   std::string_view alpn() const;   // negotiated protocol, "" if none
   std::string_view sni() const;    // server: name the client asked for; client: name sent

@@ -280,6 +280,9 @@ TEST_CASE("routes need exactly one action and a valid regex") {
               "redirect",
               "e.yaml:7:29: listeners[0].routes[0].redirect.status: expected one of 301, 302, "
               "303, 307, 308, got 200"});
+  CHECK(errors_of(head + "      - respond: { status: 204, body: \"x\" }\n") ==
+        Lines{"e.yaml:6:39: listeners[0].routes[0].respond.body: must be empty: a 204 response has no body"});
+  CHECK(errors_of(head + "      - respond: { status: 304, body: \"\" }\n").empty());
 }
 
 TEST_CASE("clusters need endpoints or discovery, not both") {
