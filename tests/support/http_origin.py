@@ -490,6 +490,28 @@ def read_response(r: ConnReader, method: str = "GET", keep_body: int = 4 * MiB,
     return resp
 
 
+def read_to_eof(s: socket.socket, timeout: float = 5.0) -> tuple[bytes, str]:
+    """Everything a (plain or TLS) socket delivers until its end, and how it
+    ended: "eof" (FIN; on TLS, close_notify), "ragged" (TLS: EOF without
+    close_notify, seen when the socket does not suppress ragged EOFs),
+    "reset" or "timeout"."""
+    import ssl
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return data, "eof"
+            data += d
+    except ssl.SSLEOFError:
+        return data, "ragged"
+    except (ConnectionResetError, ssl.SSLError):
+        return data, "reset"
+    except socket.timeout:
+        return data, "timeout"
+
+
 def build_request(method: str, target: str, host: str = "example.test",
                   headers: list[tuple[str, str]] = (), body: bytes | None = None) -> bytes:
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import ListenerSpec, TcpServer, TestContext, check, main  # noqa: E402
-from http_origin import http_config  # noqa: E402
+from http_origin import http_config, read_to_eof  # noqa: E402
 from tls_certs import Pki  # noqa: E402
 
 STREAM = 3 * 1024 * 1024
@@ -83,22 +83,6 @@ class RawOrigin(TcpServer):
                 return
             else:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\norigin")
-
-
-def read_all(s, timeout: float = 5.0) -> tuple[bytes, str]:
-    """Everything until EOF; how it ended: eof, reset or timeout."""
-    s.settimeout(timeout)
-    data = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return data, "eof"
-            data += d
-    except (ConnectionResetError, ssl.SSLError):
-        return data, "reset"
-    except socket.timeout:
-        return data, "timeout"
 
 
 def statuses(data: bytes) -> list[int]:
@@ -163,23 +147,23 @@ def run(t: TestContext) -> None:
                     s.sendall(first)
                     time.sleep(0.2)
                     s.sendall(second)
-                data, how = read_all(s)
+                data, how = read_to_eof(s)
             check(statuses(data) == [200, 200] and how == "eof",
                   f"h2c offer to {target} (pipelined={pipelined}): {statuses(data)} then {how}")
     with conn() as s:  # a WebSocket offer to a local route: answered, then closed
         s.sendall(b"GET /respond HTTP/1.1\r\nHost: x\r\n" + WS + b"\r\n")
-        data, how = read_all(s)
+        data, how = read_to_eof(s)
         check(statuses(data) == [200] and data.endswith(b"local\n") and how == "eof", f"ws to local: {data[:80]!r} {how}")
 
     # --- errors on a request after a completed one
     with conn() as s:
         s.sendall(b"GET /respond HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost : x\r\n\r\n")
-        data, how = read_all(s)
+        data, how = read_to_eof(s)
         check(statuses(data) == [200, 400] and how == "eof", f"good + malformed: {statuses(data)} then {how}")
     with conn() as s:
         s.sendall(b"GET /respond HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHo")
         t0 = time.monotonic()
-        data, how = read_all(s)
+        data, how = read_to_eof(s)
         check(statuses(data) == [200, 408] and how == "eof", f"good + unfinished: {statuses(data)} then {how}")
         check(time.monotonic() - t0 < 4, "408 came late")
 
@@ -187,7 +171,7 @@ def run(t: TestContext) -> None:
     for target, want in (("/respond", 200), ("/st/a.txt", 405)):
         with conn() as s:
             s.sendall(f"POST {target} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n".encode())
-            data, how = read_all(s)
+            data, how = read_to_eof(s)
             check(statuses(data) == [want] and how == "eof", f"bad chunk to {target}: {statuses(data)} then {how}")
 
     # --- a static file and a fixed response, pipelined, then half-close
@@ -195,25 +179,25 @@ def run(t: TestContext) -> None:
         with conn() as s:
             s.sendall(b"GET /st/a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /respond HTTP/1.1\r\nHost: x\r\n\r\n")
             s.shutdown(socket.SHUT_WR)
-            data, how = read_all(s)
+            data, how = read_to_eof(s)
             check(statuses(data) == [200, 200] and data.endswith(b"local\n") and how == "eof",
                   f"static + respond + half-close: {statuses(data)} then {how}")
 
     # --- framing: HTTP/1.0 and a chunked origin; 204; absolute-form redirect
     with conn() as s:
         s.sendall(b"GET /chunked HTTP/1.0\r\nHost: x\r\n\r\n")
-        data, how = read_all(s)
+        data, how = read_to_eof(s)
         head, _, body = data.partition(b"\r\n\r\n")
         check(b"transfer-encoding" not in head.lower() and body == b"hello" and how == "eof",
               f"chunked origin to HTTP/1.0: {data!r}")
     with conn() as s:
         s.sendall(b"GET /none HTTP/1.1\r\nHost: x\r\n\r\nGET /respond HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data, how = read_all(s)
+        data, how = read_to_eof(s)
         head = data.split(b"\r\n\r\n", 1)[0].lower()
         check(statuses(data) == [204, 200] and b"content-length" not in head, f"204: {data!r}")
     with conn() as s:
         s.sendall(b"GET http://a.example/moved?q=1 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n")
-        data, how = read_all(s)
+        data, how = read_to_eof(s)
         check(b"\r\nLocation: https://a.example/moved?q=1\r\n" in data, f"absolute-form redirect: {data!r}")
 
     # --- tunnels
@@ -221,7 +205,7 @@ def run(t: TestContext) -> None:
     with conn() as s:  # data, then half-close: the whole echo, then EOF
         s.sendall(b"GET /ws-echo HTTP/1.1\r\nHost: x\r\n" + WS + b"\r\n" + payload)
         s.shutdown(socket.SHUT_WR)
-        data, how = read_all(s, 10)
+        data, how = read_to_eof(s, 10)
         body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
         check(statuses(data)[:1] == [101] and body == payload and how == "eof",
               f"tunnel half-close: {len(body)} of {len(payload)} bytes echoed, then {how}")
@@ -252,7 +236,7 @@ def run(t: TestContext) -> None:
     s.sendall(b"GET /proxied HTTP/1.1\r\nHost: a.example.test\r\n\r\n")
     raw = socket.socket(fileno=os.dup(s.fileno()))
     raw.shutdown(socket.SHUT_WR)  # FIN, no close_notify
-    data, how = read_all(s)
+    data, how = read_to_eof(s)
     check(statuses(data) == [200] and data.endswith(b"origin"), f"TLS half-close after a proxied request: {data!r} {how}")
     raw.close()
     s.close()
@@ -261,14 +245,14 @@ def run(t: TestContext) -> None:
     raw = socket.socket(fileno=os.dup(s.fileno()))
     time.sleep(0.2)
     raw.shutdown(socket.SHUT_WR)
-    read_all(s)
+    read_to_eof(s)
     raw.close()
     s.close()
     time.sleep(0.3)
     check(p.alive(), "portico died: TLS tunnel, client FIN without close_notify")
     with conn() as s:
         s.sendall(b"GET /respond HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        check(statuses(read_all(s)[0]) == [200], "not serving after the edge cases")
+        check(statuses(read_to_eof(s)[0]) == [200], "not serving after the edge cases")
 
 
 if __name__ == "__main__":

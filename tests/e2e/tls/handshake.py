@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import MiB, ListenerSpec, Pattern, TestContext, check, connect_expect_close, main  # noqa: E402
-from http_origin import HttpOrigin, curl  # noqa: E402
+from http_origin import HttpOrigin, curl, read_to_eof  # noqa: E402
 from tls_certs import Pki, TlsHttpClient, peer_subject, s_client  # noqa: E402
 
 
@@ -158,15 +158,8 @@ clusters:
         raw = socket.create_connection(("127.0.0.1", p), timeout=10)
         with ctx.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as s:
             s.sendall(request)
-            data = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-            except ssl.SSLEOFError:
-                check(False, f"no close_notify after {request[:40]!r} ({len(data)} bytes read)")
+            data, how = read_to_eof(s, 10)
+        check(how == "eof", f"no close_notify after {request[:40]!r} ({len(data)} bytes read, then {how})")
         return data
     close = b"Host: a.example.test\r\nConnection: close\r\n\r\n"
     check(ends_cleanly(strict, b"GET / HTTP/1.1\r\n" + close).endswith(b"strict\n"), "respond: body")
