@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import ListenerSpec, TcpServer, TestContext, check, main  # noqa: E402
-from http_origin import http_config, read_to_eof  # noqa: E402
+from http_origin import ConnReader, http_config, read_to_eof  # noqa: E402
 from tls_certs import Pki  # noqa: E402
 
 STREAM = 3 * 1024 * 1024
@@ -41,32 +41,25 @@ class RawOrigin(TcpServer):
     anything else: 200 "origin" with Content-Length."""
 
     def handle(self, conn: socket.socket, index: int) -> None:
-        buf = b""
+        r = ConnReader(conn)
         while True:
-            while b"\r\n\r\n" not in buf:
-                d = conn.recv(65536)
-                if not d:
-                    return
-                buf += d
-            head, buf = buf.split(b"\r\n\r\n", 1)
+            head = r.read_until(b"\r\n\r\n")
+            if head is None:
+                return
             lines = head.decode("latin-1").split("\r\n")
             path = lines[0].split(" ")[1]
             length = 0
             for ln in lines[1:]:
                 if ln.lower().startswith("content-length:"):
                     length = int(ln.split(":", 1)[1])
-            while len(buf) < length:
-                buf += conn.recv(65536)
-            buf = buf[length:]
+            r.read_exact(length)
             if path == "/chunked":
                 conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
             elif path.startswith("/ws-"):
                 conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
                 if path == "/ws-echo":
-                    if buf:
-                        conn.sendall(buf)
                     while True:
-                        d = conn.recv(65536)
+                        d = r.read_some(65536)
                         if not d:
                             break
                         conn.sendall(d)
