@@ -339,8 +339,17 @@ void EpollLoop::run_once(TimeNs max_wait_ns) {
   // Passes repeat until nothing is queued or kMaxOpsPerTurn operations ran;
   // the rest waits for the next turn, whose epoll_wait then does not block,
   // so a busy stream cannot starve other sockets' events or the timers.
+  // Posted work runs once the ready queue is empty (a relay's flush after
+  // its reads), once per turn, and what it arms runs in the same turn.
   size_t ran = 0;
-  while (ready_head_ && ran < kMaxOpsPerTurn) {
+  bool posted_ran = false;
+  while (ran < kMaxOpsPerTurn) {
+    if (!ready_head_) {
+      if (posted_ran || !has_posted()) break;
+      posted_ran = true;
+      ran += run_posted();
+      continue;
+    }
     Op* head = ready_head_;
     ready_head_ = ready_tail_ = nullptr;
     while (head) {

@@ -77,6 +77,26 @@ class Op {
   Op* next_ = nullptr;      // backend-internal queues
 };
 
+// Work that runs once the completions at hand have been dispatched, before the
+// loop waits again (nginx's posted events). A stream relay posts its flush
+// instead of writing after every read: one write then carries every read of
+// the batch, which means fewer, larger sends and fewer wake-ups of the peer
+// that receives them. An object must stay alive while posted().
+class Deferred {
+ public:
+  Deferred() = default;
+  virtual ~Deferred() = default;
+  Deferred(const Deferred&) = delete;
+  Deferred& operator=(const Deferred&) = delete;
+  virtual void run_deferred() = 0;
+  bool posted() const { return posted_; }
+
+ private:
+  friend class Loop;
+  Deferred* next_ = nullptr;
+  bool posted_ = false;
+};
+
 enum class Backend { kIoUring, kEpoll };
 
 struct LoopOptions {
@@ -129,17 +149,35 @@ class Loop {
   // (at most max_wait_ns; -1 = no limit), dispatch them, run due timers.
   virtual void run_once(TimeNs max_wait_ns) = 0;
 
+  // Runs d.run_deferred() once this turn's completions are dispatched (a
+  // no-op while d is already posted). What runs may post again: that runs
+  // in the next turn, which then does not wait.
+  void post(Deferred& d) {
+    if (d.posted_) return;
+    d.posted_ = true;
+    d.next_ = nullptr;
+    if (posted_tail_) posted_tail_->next_ = &d; else posted_head_ = &d;
+    posted_tail_ = &d;
+  }
+
   TimeNs now() const { return now_; }
   Timers& timers() { return timers_; }
   BufferPool& pool() { return *pool_; }
 
  protected:
   explicit Loop(const LoopOptions& o) : pool_(std::make_unique<BufferPool>(o.buffers, o.buffer_size)) {}
-  TimeNs wait_budget(TimeNs max_wait_ns) const;  // min(max_wait, next timer)
+  TimeNs wait_budget(TimeNs max_wait_ns) const;  // min(max_wait, next timer); 0 with work posted
+  bool has_posted() const { return posted_head_ != nullptr; }
+  // Runs what is posted now (not what that posts); returns how many ran.
+  size_t run_posted();
   void update_now() { now_ = monotonic_now(); }
   TimeNs now_ = monotonic_now();
   Timers timers_;
   std::unique_ptr<BufferPool> pool_;
+
+ private:
+  Deferred* posted_head_ = nullptr;
+  Deferred* posted_tail_ = nullptr;
 };
 
 // Checks once, at start-up, whether io_uring works here with every feature

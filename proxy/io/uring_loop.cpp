@@ -493,6 +493,7 @@ void UringLoop::run_once(TimeNs max_wait_ns) {
     op->next_ = nullptr;
     deliver(*op, op->preset_res_, false);
   }
+  run_posted();  // what it arms is submitted by the next turn's enter
   timers_.run(now_);
 }
 

@@ -17,8 +17,15 @@ namespace {
 
 enum Tag : uint8_t { kConnect, kDownRecv, kDownSend, kUpRecv, kUpSend };
 constexpr size_t kMaxIov = 16;
+// While the receiving peer takes every write whole, a direction reads up to
+// this much before its (posted) flush, whatever limits.buffer says: on
+// loopback a relay that writes 256 KiB at a time instead of 64 KiB wakes the
+// receiver a quarter as often and costs about a third less CPU. Once a write
+// comes back short the peer is slow, and limits.buffer is the bound again.
+constexpr size_t kBatchBytes = 256 * 1024;
 
-class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler {
+class TcpSession final : public Session, private io::OpHandler, private io::TimerHandler,
+                         private io::Deferred {
  public:
   TcpSession(const TcpSessionParams& p, int client_fd, int upstream_fd, upstream::Lease lease,
              uint64_t hash);
@@ -41,11 +48,16 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
     bool eof = false;       // `from` sent FIN
     bool shut = false;      // we sent FIN to `to`
     bool paused = false;    // recv cancelled for back-pressure
+    bool keeps_up = true;   // the last send was taken whole
+    size_t sending = 0;     // bytes the send in flight offers
     uint64_t bytes = 0;
   };
 
   void on_complete(io::Op& op, int res) override;
   void on_timer(io::Timer& t) override;
+  // The posted flush: what the reads of this turn queued goes out in one send
+  // per direction (plaintext relay; the TLS side encrypts as it reads).
+  void run_deferred() override;
   void on_connected(int res);
   // Connect failed: another endpoint if one is left (nothing was sent yet).
   bool try_next_endpoint(upstream::Outcome why);
@@ -58,6 +70,10 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void arm_recv(Direction& d) { env_->loop->recv(d.recv, d.from); }
   void send_front(Direction& d);
   void maybe_resume(Direction& d);
+  // Bytes a direction may queue before it stops reading (see kBatchBytes).
+  size_t read_limit(const Direction& d) const {
+    return d.keeps_up && !(tls_ && &d == &up_) ? std::max(high_water_, kBatchBytes) : high_water_;
+  }
   void shut_write(Direction& d);
   void close(bool reset_peers);
   void maybe_destroy();
@@ -71,7 +87,7 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void tls_failed(const char* where);
   TimeNs deadline() const;
   bool any_armed() const {
-    return connect_.armed() || down_.recv.armed() || down_.send.armed() || up_.recv.armed() ||
+    return posted() || connect_.armed() || down_.recv.armed() || down_.send.armed() || up_.recv.armed() ||
            up_.send.armed();
   }
 
@@ -260,10 +276,10 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
         d.queue.push(b);
       }
       if (&d == &up_ && tls_) flush_client_tls();
-      else if (!d.send.armed()) send_front(d);
+      else if (!d.send.armed()) env_->loop->post(*this);
     }
     if (closing_) return;
-    if (queued(d) >= high_water_ && !d.paused && d.recv.armed()) {
+    if (queued(d) >= read_limit(d) && !d.paused && d.recv.armed()) {
       d.paused = true;
       env_->loop->cancel(d.recv);
     }
@@ -300,7 +316,18 @@ void TcpSession::send_front(Direction& d) {
   d.msg = {};
   d.msg.msg_iov = d.iov;
   d.msg.msg_iovlen = io::gather(outq(d), d.iov, kMaxIov);
+  d.sending = 0;
+  for (size_t i = 0; i < d.msg.msg_iovlen; ++i) d.sending += d.iov[i].iov_len;
   env_->loop->sendmsg(d.send, d.to, &d.msg);
+}
+
+void TcpSession::run_deferred() {
+  if (closing_) {
+    maybe_destroy();
+    return;
+  }
+  for (Direction* d : {&down_, &up_})
+    if (!d->send.armed() && !d->queue.empty() && !(tls_ && d == &up_)) send_front(*d);
 }
 
 void TcpSession::on_send(Direction& d, int res) {
@@ -312,6 +339,7 @@ void TcpSession::on_send(Direction& d, int res) {
     return;
   }
   last_activity_ = env_->loop->now();
+  d.keeps_up = static_cast<size_t>(res) == d.sending;
   io::consume(env_->loop->pool(), outq(d), static_cast<size_t>(res));
   if (tls_ && &d == &up_) {
     flush_client_tls();
