@@ -91,6 +91,22 @@ void give_parser(std::vector<std::unique_ptr<P>>& free, std::unique_ptr<P> p, si
 }
 }  // namespace
 
+void* HttpWorker::take_exchange_storage(size_t size) {
+  if (free_exchanges_.empty()) return ::operator new(size);
+  void* p = free_exchanges_.back().release();
+  free_exchanges_.pop_back();
+  return p;
+}
+
+// Every block has the one size of the one exchange type.
+void HttpWorker::give_exchange_storage(void* p, size_t) {
+  if (free_exchanges_.size() >= kFreeExchanges) {
+    ::operator delete(p);
+    return;
+  }
+  free_exchanges_.emplace_back(p);
+}
+
 std::unique_ptr<RequestParser> HttpWorker::take_request_parser(const Limits& l) {
   return take_parser(free_request_parsers_, l);
 }
@@ -197,6 +213,12 @@ class HttpConnection final : private io::OpHandler,
  public:
   explicit HttpConnection(HttpClient& c);
   ~HttpConnection();
+  // Made with placement new in HttpWorker storage: this ends it and returns the storage.
+  void destroy() {
+    HttpWorker* w = http_;
+    this->~HttpConnection();
+    w->give_exchange_storage(this, sizeof(HttpConnection));
+  }
   void abort() {
     close_now(false);
     maybe_destroy();
@@ -475,7 +497,7 @@ void HttpClient::on_complete(io::Op& op, int res) {
     return;
   }
   if (res > 0) {
-    active_ = new HttpConnection(*this);
+    active_ = new (http_->take_exchange_storage(sizeof(HttpConnection))) HttpConnection(*this);
     active_->on_complete(op, res);
     return;
   }
@@ -1704,7 +1726,7 @@ void HttpConnection::maybe_destroy() {
     if (!quiescent()) return;
     if (client_paused_ && !recv_.armed()) resume_client();
     client_.active_ = nullptr;
-    delete this;
+    destroy();
     return;
   }
   if (recv_.armed() || send_.armed() || poll_.armed()) return;
@@ -1714,7 +1736,7 @@ void HttpConnection::maybe_destroy() {
   HttpClient& c = client_;
   c.reset_ = reset_;
   c.active_ = nullptr;
-  delete this;
+  destroy();
   c.finish();
 }
 

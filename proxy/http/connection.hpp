@@ -77,7 +77,18 @@ struct HttpWorker {
   void give(std::unique_ptr<RequestParser> p);
   void give(std::unique_ptr<ResponseParser> p);
 
+  // The storage of exchange objects (one per request on a keep-alive
+  // connection) is recycled the same way: at most kFreeExchanges blocks of
+  // `size` bytes are kept, so a request costs no heap allocation for it.
+  static constexpr size_t kFreeExchanges = 256;
+  void* take_exchange_storage(size_t size);
+  void give_exchange_storage(void* p, size_t size);
+
  private:
+  struct FreeBlock {
+    void operator()(void* p) const { ::operator delete(p); }
+  };
+  std::vector<std::unique_ptr<void, FreeBlock>> free_exchanges_;
   std::vector<std::unique_ptr<RequestParser>> free_request_parsers_;
   std::vector<std::unique_ptr<ResponseParser>> free_response_parsers_;
 };

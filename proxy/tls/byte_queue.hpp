@@ -11,10 +11,20 @@
 
 namespace portico::tls {
 
+// Blocks of ByteQueue::kMinBlock bytes, cached per thread (a worker is one
+// thread): a queue that empties and fills again once per request on a
+// keep-alive connection then costs no malloc and free. At most
+// kCachedBlocks are kept per thread; other sizes go to malloc.
+namespace block_cache {
+inline constexpr size_t kCachedBlocks = 64;
+void* take(size_t size);            // nullptr when out of memory
+void give(void* p, size_t size);    // p from take(size), or nullptr
+}  // namespace block_cache
+
 class ByteQueue {
  public:
   ByteQueue() = default;
-  ~ByteQueue() { std::free(buf_); }
+  ~ByteQueue() { block_cache::give(buf_, cap_); }
   ByteQueue(const ByteQueue&) = delete;
   ByteQueue& operator=(const ByteQueue&) = delete;
 
@@ -45,14 +55,15 @@ class ByteQueue {
     if (head_ == tail_) clear();
   }
   void clear() {
-    std::free(buf_);
+    block_cache::give(buf_, cap_);
     buf_ = nullptr;
     cap_ = head_ = tail_ = 0;
   }
 
- private:
+ public:
   static constexpr size_t kMinBlock = 4096;
 
+ private:
   bool reserve(size_t n, size_t limit) {
     if (tail_ + n <= cap_) return true;
     size_t used = size();
@@ -65,10 +76,10 @@ class ByteQueue {
     size_t want = cap_ ? cap_ * 2 : kMinBlock;
     if (want < used + n) want = used + n;
     if (want > limit && limit >= used + n) want = limit;
-    auto* nb = static_cast<uint8_t*>(std::malloc(want));
+    auto* nb = static_cast<uint8_t*>(block_cache::take(want));
     if (!nb) return false;
     if (used) std::memcpy(nb, buf_ + head_, used);
-    std::free(buf_);
+    block_cache::give(buf_, cap_);
     buf_ = nb;
     cap_ = want;
     head_ = 0;
