@@ -1,5 +1,6 @@
 #include "proxy/http/message_parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace portico::http::detail {
@@ -65,10 +66,25 @@ size_t LineGuard::scan(const char* p, size_t n, HttpError* err) {
         return i;
       }
       ++line_len;
-      if (line_index == 0 && has_start_line && line_len > start_line_limit) {
+      const bool start_line = line_index == 0 && has_start_line;
+      if (start_line && line_len > start_line_limit) {
         *err = {start_line_status, "start line too long"};
         return i;
       }
+      // The ordinary bytes that follow, up to the next CR or LF, change only
+      // the counts: take them in one step, as far as the limits allow (a
+      // byte past a limit is left to the loop, which reports it).
+      const size_t from = i + 1;
+      const void* cr = std::memchr(p + from, '\r', n - from);
+      size_t stop = cr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : n;
+      if (const void* lf = std::memchr(p + from, '\n', stop - from))
+        stop = static_cast<size_t>(static_cast<const char*>(lf) - p);
+      size_t run = stop - from;
+      if (!start_line) run = std::min(run, section_limit - section_bytes);
+      else run = std::min(run, start_line_limit - line_len);
+      if (!start_line) section_bytes += run;
+      line_len += run;
+      i += run;
     }
   }
   return n;

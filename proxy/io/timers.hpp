@@ -44,6 +44,12 @@ class Timer {
 class Timers {
  public:
   void arm(Timer& t, TimeNs deadline);  // re-arms if already armed
+  // Makes t fire no later than `deadline`. An earlier deadline already armed
+  // stays (no heap work): the handler must check, when it fires, whether its
+  // real deadline has come, and arm again if not, as idle timers do.
+  void arm_by(Timer& t, TimeNs deadline) {
+    if (!t.armed() || deadline < t.deadline_) arm(t, deadline);
+  }
   void cancel(Timer& t);
   size_t size() const { return heap_.size(); }
   // Earliest deadline, or -1 when no timer is armed.

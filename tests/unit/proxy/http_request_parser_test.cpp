@@ -348,3 +348,101 @@ TEST_CASE("chunk data must be followed by CRLF (llhttp 8 skips those two bytes u
     CHECK(ok.messages[0].complete);
   }
 }
+
+namespace {
+// The byte-at-a-time rules LineGuard::scan implements (its fast path skips
+// runs of ordinary bytes): the reference the differential test compares to.
+size_t reference_scan(portico::http::detail::LineGuard& g, const char* p, size_t n, HttpError* err) {
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(p[i]);
+    if (g.line_index > 0 || !g.has_start_line) ++g.section_bytes;
+    if (g.section_bytes > g.section_limit) {
+      *err = {g.section_status, "header section too large"};
+      return i;
+    }
+    if (g.prev_cr) {
+      g.prev_cr = false;
+      if (c != '\n') {
+        *err = {g.syntax_status, "bare CR in message head"};
+        return i;
+      }
+      if (g.line_len == 0 && g.line_index == 0 && g.has_start_line) {
+        g.section_bytes += 2;
+        if (g.section_bytes > g.section_limit) {
+          *err = {g.section_status, "too many empty lines"};
+          return i;
+        }
+      } else if (g.line_len == 0) {
+        g.done = true;
+        return i + 1;
+      } else {
+        ++g.line_index;
+      }
+      g.line_len = 0;
+    } else if (c == '\r') {
+      g.prev_cr = true;
+    } else if (c == '\n') {
+      *err = {g.syntax_status, "bare LF in message head"};
+      return i;
+    } else {
+      if (g.line_len == 0 && g.line_index > 0 && (c == ' ' || c == '\t')) {
+        *err = {g.syntax_status, "obs-fold or whitespace at line start"};
+        return i;
+      }
+      ++g.line_len;
+      if (g.line_index == 0 && g.has_start_line && g.line_len > g.start_line_limit) {
+        *err = {g.start_line_status, "start line too long"};
+        return i;
+      }
+    }
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("LineGuard::scan agrees with the byte-at-a-time rules on random heads, split anywhere") {
+  using portico::http::detail::LineGuard;
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  auto next = [&seed] {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    return seed;
+  };
+  const char alphabet[] = "aZ09:/ -\t\r\n\r\n";
+  for (int round = 0; round < 20000; ++round) {
+    std::string head;
+    const size_t len = next() % 300;
+    for (size_t i = 0; i < len; ++i) {
+      // Mostly ordinary bytes (long runs), sometimes a line end or a hazard.
+      uint64_t r = next() % 100;
+      head += r < 80 ? char('a' + next() % 26) : r < 92 ? "\r\n"[0] : alphabet[next() % (sizeof alphabet - 1)];
+      if (r >= 80 && r < 92) head += '\n';
+    }
+    LineGuard a, b;
+    for (LineGuard* g : {&a, &b}) {
+      g->start_line_limit = 1 + next() % 120;
+      g->section_limit = 1 + next() % 250;
+      g->reset(next() % 4 != 0);
+    }
+    b.start_line_limit = a.start_line_limit, b.section_limit = a.section_limit;
+    b.reset(a.has_start_line);
+    // Feed both in the same random pieces until one stops.
+    size_t pos = 0;
+    HttpError ea{}, eb{};
+    while (pos < head.size()) {
+      size_t piece = 1 + next() % (head.size() - pos);
+      size_t na = a.scan(head.data() + pos, piece, &ea);
+      size_t nb = reference_scan(b, head.data() + pos, piece, &eb);
+      CAPTURE(head);
+      CAPTURE(pos);
+      REQUIRE(na == nb);
+      REQUIRE(ea.status == eb.status);
+      REQUIRE(a.done == b.done);
+      REQUIRE(a.line_index == b.line_index);
+      REQUIRE(a.line_len == b.line_len);
+      REQUIRE(a.section_bytes == b.section_bytes);
+      REQUIRE(a.prev_cr == b.prev_cr);
+      if (na < piece || ea.status) break;
+      pos += piece;
+    }
+  }
+}

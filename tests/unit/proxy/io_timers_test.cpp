@@ -94,3 +94,21 @@ TEST_CASE("a handler may arm timers while timers run") {
   ts.run(100);
   CHECK(h.count == 3);
 }
+
+TEST_CASE("arm_by only ever moves a deadline earlier") {
+  Timers ts;
+  Recorder r;
+  Timer a(&r, 1);
+  ts.arm_by(a, 500);  // not armed: arms
+  CHECK(a.deadline() == 500);
+  ts.arm_by(a, 900);  // later: the earlier deadline stays
+  CHECK(a.deadline() == 500);
+  ts.arm_by(a, 200);  // earlier: moves
+  CHECK(a.deadline() == 200);
+  CHECK(ts.next_deadline() == 200);
+  CHECK(ts.run(200) == 1);
+  CHECK_FALSE(a.armed());
+  ts.arm_by(a, 900);  // fired, so not armed: arms again
+  CHECK(a.deadline() == 900);
+  CHECK(ts.size() == 1);
+}
