@@ -946,31 +946,49 @@ void HttpConnection::local_response(int status, std::string_view body, std::stri
                                     std::string_view content_type) {
   action_ = Action::kLocal;
   status_ = status;
-  // Formatted by hand: snprintf was 2% of a small fixed response's CPU.
+  // Formatted by hand into one stack buffer, queued with one copy (snprintf
+  // was 2% of a small fixed response's CPU, a queue append per piece 1.5%).
+  // A piece that does not fit flushes what is gathered and goes on its own.
+  char head[512];
+  size_t len = 0;
+  auto put = [&](std::string_view piece) {
+    if (piece.empty()) return;
+    if (len + piece.size() > sizeof head) {
+      out(std::string_view(head, len));
+      len = 0;
+      if (piece.size() > sizeof head) {
+        out(piece);
+        return;
+      }
+    }
+    std::memcpy(head + len, piece.data(), piece.size());
+    len += piece.size();
+  };
   char num[24];
-  out("HTTP/1.1 ");
-  out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, status).ptr - num)));
-  out(" ");
-  out(reason_phrase(status));
-  out("\r\nServer: portico\r\n");
+  put("HTTP/1.1 ");
+  put(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, status).ptr - num)));
+  put(" ");
+  put(reason_phrase(status));
+  put("\r\nServer: portico\r\n");
   if (status != 204 && status != 304) {  // neither has a body nor a Content-Length (RFC 9110 8.6)
-    out("Content-Length: ");
-    out(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, body.size()).ptr - num)));
-    out("\r\n");
+    put("Content-Length: ");
+    put(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, body.size()).ptr - num)));
+    put("\r\n");
   }
   if (!body.empty()) {
-    out("Content-Type: ");
-    out(content_type);
-    out("\r\n");
+    put("Content-Type: ");
+    put(content_type);
+    put("\r\n");
   }
   if (!location.empty()) {
-    out("Location: ");
-    out(location);
-    out("\r\n");
+    put("Location: ");
+    put(location);
+    put("\r\n");
   }
-  if (!keep_alive_) out("Connection: close\r\n");
-  out("\r\n");
-  if (!is_head_) out(body);
+  if (!keep_alive_) put("Connection: close\r\n");
+  put("\r\n");
+  if (!is_head_) put(body);
+  out(std::string_view(head, len));
   head_sent_ = true;
   resp_ = Resp::kDone;
   flush_client();
