@@ -112,7 +112,7 @@ void EpollLoop::connect(Op& op, int fd, const sockaddr* addr, socklen_t len) {
 }
 
 void EpollLoop::recv(Op& op, int fd, int flags) {
-  op.recv_flags_ = flags;
+  op.flags_ = flags;
   arm(op, OpKind::kRecv, fd, true);
 }
 
@@ -128,8 +128,9 @@ void EpollLoop::recvmsg(Op& op, int fd, msghdr* msg) {
   state(fd).listener = true;
 }
 
-void EpollLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
+void EpollLoop::sendmsg(Op& op, int fd, const msghdr* msg, int flags) {
   op.ptr_ = const_cast<msghdr*>(msg);
+  op.flags_ = flags;
   arm(op, OpKind::kSendMsg, fd, false);
 }
 
@@ -243,14 +244,14 @@ void EpollLoop::process(Op& op) {
         starved_.push_back(&op);
         return;
       }
-      ssize_t n = ::recv(op.fd_, b->data, pool_->size(), op.recv_flags_ | MSG_DONTWAIT);
+      ssize_t n = ::recv(op.fd_, b->data, pool_->size(), op.flags_ | MSG_DONTWAIT);
       if (n > 0) {
         b->len = static_cast<uint32_t>(std::min<size_t>(n, pool_->size()));
         op.buf_ = b;
         // A short read of a stream drained the socket: wait for the next edge
         // (new data always raises one). Not so once the peer closed: the FIN
         // may have come with the data, and no further edge would follow.
-        bool drained = !(op.recv_flags_ & MSG_TRUNC) && !st.hup && static_cast<size_t>(n) < pool_->size();
+        bool drained = !(op.flags_ & MSG_TRUNC) && !st.hup && static_cast<size_t>(n) < pool_->size();
         if (drained) st.readable = false;
         complete(op, static_cast<int>(n), true);
         if (op.armed_ && !drained) enqueue(op);
@@ -292,7 +293,7 @@ void EpollLoop::process(Op& op) {
       return;
     }
     case OpKind::kSendMsg: {
-      ssize_t n = ::sendmsg(op.fd_, static_cast<msghdr*>(op.ptr_), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = ::sendmsg(op.fd_, static_cast<msghdr*>(op.ptr_), op.flags_ | MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; return; }
       if (n < 0 && errno == EINTR) { enqueue(op); return; }
       complete(op, n < 0 ? -errno : static_cast<int>(n), false);

@@ -66,7 +66,7 @@ class Op {
   bool queued_ = false;     // epoll: on the ready queue
   bool in_kernel_ = false;  // io_uring: an SQE for it is outstanding
   int fd_ = -1;
-  int recv_flags_ = 0;
+  int flags_ = 0;           // recv(2) / sendmsg(2) flags
   void* ptr_ = nullptr;     // send/read buffer, msghdr for recvmsg/sendmsg
   size_t len_ = 0;          // send/read length
   const sockaddr* addr_ = nullptr;  // connect
@@ -127,7 +127,9 @@ class Loop {
   // Single shot; res = bytes sent (may be short) or -errno.
   virtual void send(Op& op, int fd, const void* data, size_t len) = 0;
   virtual void recvmsg(Op& op, int fd, msghdr* msg) = 0;
-  virtual void sendmsg(Op& op, int fd, const msghdr* msg) = 0;
+  // `flags` adds to MSG_NOSIGNAL (MSG_MORE: the caller's shutdown or next
+  // send follows at once, so the data may leave with it, FIN included).
+  virtual void sendmsg(Op& op, int fd, const msghdr* msg, int flags = 0) = 0;
   // Single shot, for datagram sockets: waits until fd is readable, then
   // receives up to vlen datagrams at once (recvmmsg(2), never blocking).
   // res = datagrams received (1..vlen; vec[i].msg_len and

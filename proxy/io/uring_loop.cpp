@@ -230,7 +230,7 @@ void UringLoop::submit_accept(Op& op) {
 
 void UringLoop::submit_recv(Op& op) {
   io_uring_sqe* sqe = sqe_for(op, OpKind::kRecv, op.fd_);
-  io_uring_prep_recv_multishot(sqe, op.fd_, nullptr, 0, op.recv_flags_);
+  io_uring_prep_recv_multishot(sqe, op.fd_, nullptr, 0, op.flags_);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufGroup;
 }
@@ -248,7 +248,7 @@ void UringLoop::connect(Op& op, int fd, const sockaddr* addr, socklen_t len) {
 
 void UringLoop::recv(Op& op, int fd, int flags) {
   op.fd_ = fd;
-  op.recv_flags_ = flags;
+  op.flags_ = flags;
   op.cancel_requested_ = false;
   submit_recv(op);
 }
@@ -263,9 +263,9 @@ void UringLoop::recvmsg(Op& op, int fd, msghdr* msg) {
   io_uring_prep_recvmsg(sqe_for(op, OpKind::kRecvMsg, fd), fd, msg, 0);
 }
 
-void UringLoop::sendmsg(Op& op, int fd, const msghdr* msg) {
+void UringLoop::sendmsg(Op& op, int fd, const msghdr* msg, int flags) {
   op.cancel_requested_ = false;
-  io_uring_prep_sendmsg(sqe_for(op, OpKind::kSendMsg, fd), fd, msg, MSG_NOSIGNAL);
+  io_uring_prep_sendmsg(sqe_for(op, OpKind::kSendMsg, fd), fd, msg, static_cast<unsigned>(flags | MSG_NOSIGNAL));
 }
 
 // io_uring has no recvmmsg opcode: a POLLIN poll, then one recvmmsg(2) for the

@@ -24,7 +24,7 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   void recv(Op& op, int fd, int flags) override;
   void send(Op& op, int fd, const void* data, size_t len) override;
   void recvmsg(Op& op, int fd, msghdr* msg) override;
-  void sendmsg(Op& op, int fd, const msghdr* msg) override;
+  void sendmsg(Op& op, int fd, const msghdr* msg, int flags = 0) override;
   void recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) override;
   void read(Op& op, int fd, void* data, size_t len) override;
   void poll_out(Op& op, int fd) override;

@@ -318,7 +318,12 @@ void TcpSession::send_front(Direction& d) {
   d.msg.msg_iovlen = io::gather(outq(d), d.iov, kMaxIov);
   d.sending = 0;
   for (size_t i = 0; i < d.msg.msg_iovlen; ++i) d.sending += d.iov[i].iov_len;
-  env_->loop->sendmsg(d.send, d.to, &d.msg);
+  // The source already ended and this send takes the rest: our FIN follows
+  // as soon as it completes, so MSG_MORE lets the kernel hold the last bytes
+  // for it and send data and FIN in one segment (one packet and one wake-up
+  // of the peer fewer; the shutdown or close pushes it out).
+  const bool fin_next = d.eof && !(tls_ && &d == &up_) && d.sending == outq(d).bytes();
+  env_->loop->sendmsg(d.send, d.to, &d.msg, fin_next ? MSG_MORE : 0);
 }
 
 void TcpSession::run_deferred() {
