@@ -1616,17 +1616,14 @@ void HttpConnection::flush_client() {
   if (!wire().empty()) {
     send_msg_ = {};
     send_msg_.msg_iov = send_iov_;
-    send_msg_.msg_iovlen = io::gather(wire(), send_iov_, kMaxIov);
+    size_t bytes = 0;
+    send_msg_.msg_iovlen = io::gather(wire(), send_iov_, kMaxIov, &bytes);
     // The connection's last bytes: the FIN (shutdown or close) follows as
     // soon as this send completes, and MSG_MORE lets it join them in one
     // segment instead of a packet and a wake-up of the client of its own.
-    int flags = 0;
-    if (close_after_flush_ && !(resp_ == Resp::kFile && file_left_ > 0)) {
-      size_t n = 0;
-      for (size_t i = 0; i < send_msg_.msg_iovlen; ++i) n += send_iov_[i].iov_len;
-      if (n == wire().bytes()) flags = MSG_MORE;
-    }
-    env_->loop->sendmsg(send_, fd_, &send_msg_, flags);
+    const bool last = close_after_flush_ && !(resp_ == Resp::kFile && file_left_ > 0) &&
+                      bytes == wire().bytes();
+    env_->loop->sendmsg(send_, fd_, &send_msg_, last ? MSG_MORE : 0);
     return;
   }
   if (!out_.empty()) return;  // TLS handshake still in progress

@@ -80,9 +80,12 @@ size_t LineGuard::scan(const char* p, size_t n, HttpError* err) {
       if (const void* lf = std::memchr(p + from, '\n', stop - from))
         stop = static_cast<size_t>(static_cast<const char*>(lf) - p);
       size_t run = stop - from;
-      if (!start_line) run = std::min(run, section_limit - section_bytes);
-      else run = std::min(run, start_line_limit - line_len);
-      if (!start_line) section_bytes += run;
+      if (start_line) {
+        run = std::min(run, start_line_limit - line_len);
+      } else {
+        run = std::min(run, section_limit - section_bytes);
+        section_bytes += run;
+      }
       line_len += run;
       i += run;
     }

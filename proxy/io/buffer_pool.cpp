@@ -69,14 +69,16 @@ void append(BufferPool& pool, BufferQueue& q, const void* data, size_t len) {
   }
 }
 
-size_t gather(const BufferQueue& q, iovec* iov, size_t max) {
-  size_t n = 0;
+size_t gather(const BufferQueue& q, iovec* iov, size_t max, size_t* bytes) {
+  size_t n = 0, total = 0;
   for (Buffer* b = q.front(); b && n < max; b = b->next) {
     if (b->remaining() == 0) continue;
     iov[n].iov_base = b->data + b->off;
     iov[n].iov_len = b->remaining();
+    total += b->remaining();
     ++n;
   }
+  if (bytes) *bytes = total;
   return n;
 }
 

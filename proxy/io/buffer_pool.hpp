@@ -108,8 +108,9 @@ class BufferPool {
 void append(BufferPool& pool, BufferQueue& q, const void* data, size_t len);
 
 // Gathers up to `max` unsent buffer slices from the front of the queue into
-// iov (one sendmsg writes them all); returns how many were filled.
-size_t gather(const BufferQueue& q, struct iovec* iov, size_t max);
+// iov (one sendmsg writes them all); returns how many were filled, and
+// their total length in *bytes if given.
+size_t gather(const BufferQueue& q, struct iovec* iov, size_t max, size_t* bytes = nullptr);
 // Marks n bytes from the front as sent, releasing buffers that are done.
 void consume(BufferPool& pool, BufferQueue& q, size_t n);
 

@@ -315,9 +315,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
 void TcpSession::send_front(Direction& d) {
   d.msg = {};
   d.msg.msg_iov = d.iov;
-  d.msg.msg_iovlen = io::gather(outq(d), d.iov, kMaxIov);
-  d.sending = 0;
-  for (size_t i = 0; i < d.msg.msg_iovlen; ++i) d.sending += d.iov[i].iov_len;
+  d.msg.msg_iovlen = io::gather(outq(d), d.iov, kMaxIov, &d.sending);
   // The source already ended and this send takes the rest: our FIN follows
   // as soon as it completes, so MSG_MORE lets the kernel hold the last bytes
   // for it and send data and FIN in one segment (one packet and one wake-up
