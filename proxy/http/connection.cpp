@@ -964,15 +964,18 @@ void HttpConnection::local_response(int status, std::string_view body, std::stri
     std::memcpy(head + len, piece.data(), piece.size());
     len += piece.size();
   };
-  char num[24];
+  auto put_number = [&](size_t v) {
+    char num[24];
+    put(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, v).ptr - num)));
+  };
   put("HTTP/1.1 ");
-  put(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, status).ptr - num)));
+  put_number(static_cast<size_t>(status));
   put(" ");
   put(reason_phrase(status));
   put("\r\nServer: portico\r\n");
   if (status != 204 && status != 304) {  // neither has a body nor a Content-Length (RFC 9110 8.6)
     put("Content-Length: ");
-    put(std::string_view(num, static_cast<size_t>(std::to_chars(num, num + sizeof num, body.size()).ptr - num)));
+    put_number(body.size());
     put("\r\n");
   }
   if (!body.empty()) {
@@ -1003,39 +1006,25 @@ void HttpConnection::error_response(int status, const char* why) {
   end_proxy_accounting();
   file_ = StaticFile();
   file_left_ = 0;
-  if (head_sent_ && resp_ == Resp::kDone) {
-    // The response is whole (a local answer, or an origin that answered
-    // before the request body ended) and the request body is what failed:
-    // the response still goes out, then the connection closes.
-    keep_alive_ = false;
-    close_after_flush_ = true;
-    req_ = Req::kComplete;
-    pause_client();
-    log_access();
-    flush_client();
-    return;
-  }
-  if (head_sent_) {  // too late for a status: cut the response
-    log_access();
+  if (head_sent_ && resp_ != Resp::kDone) {  // too late for a status: cut the response
     if (close_delimited_) {  // only a reset tells this client its body is short
+      log_access();
       close_now(true);
       return;
     }
     // Its framing (Content-Length, or chunked without the last chunk) shows
     // the client that this response is short. What is queued still goes out
     // (earlier pipelined responses too: a reset would discard them), then FIN.
-    keep_alive_ = false;
-    close_after_flush_ = true;
-    req_ = Req::kComplete;
-    resp_ = Resp::kDone;
-    pause_client();
-    flush_client();
-    return;
+  } else if (!head_sent_) {
+    char buf[256];
+    auto n = write_error_response(status, buf, is_head_);
+    out(std::string_view(buf, n.value_or(0)));
+    head_sent_ = true;
   }
-  char buf[256];
-  auto n = write_error_response(status, buf, is_head_);
-  out(std::string_view(buf, n.value_or(0)));
-  head_sent_ = true;
+  // Otherwise the response is whole (a local answer, or an origin that
+  // answered before the request body ended) and the request body is what
+  // failed: the response still goes out. Every way, the connection closes
+  // once the output is flushed.
   keep_alive_ = false;
   close_after_flush_ = true;
   resp_ = Resp::kDone;

@@ -72,17 +72,16 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void maybe_resume(Direction& d);
   // Bytes a direction may queue before it stops reading (see kBatchBytes).
   size_t read_limit(const Direction& d) const {
-    return d.keeps_up && !(tls_ && &d == &up_) ? std::max(high_water_, kBatchBytes) : high_water_;
+    return d.keeps_up && !encrypted(d) ? std::max(high_water_, kBatchBytes) : high_water_;
   }
   void shut_write(Direction& d);
   void close(bool reset_peers);
   void maybe_destroy();
   // TLS seam (listener tls): client bytes are decrypted into down_.queue;
   // up_.queue (plaintext) is encrypted into wire_, which up_.send sends.
-  io::BufferQueue& outq(Direction& d) { return tls_ && &d == &up_ ? wire_ : d.queue; }
-  size_t queued(Direction& d) const {
-    return d.queue.bytes() + (tls_ && &d == &up_ ? wire_.bytes() : 0);
-  }
+  bool encrypted(const Direction& d) const { return tls_ && &d == &up_; }
+  io::BufferQueue& outq(Direction& d) { return encrypted(d) ? wire_ : d.queue; }
+  size_t queued(Direction& d) const { return d.queue.bytes() + (encrypted(d) ? wire_.bytes() : 0); }
   void flush_client_tls();
   void tls_failed(const char* where);
   TimeNs deadline() const;
@@ -275,7 +274,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
       } else {
         d.queue.push(b);
       }
-      if (&d == &up_ && tls_) flush_client_tls();
+      if (encrypted(d)) flush_client_tls();
       else if (!d.send.armed()) env_->loop->post(*this);
     }
     if (closing_) return;
@@ -294,7 +293,7 @@ void TcpSession::on_recv(Direction& d, io::Op& op, int res) {
       close(false);
       return;
     }
-    if (tls_ && &d == &up_) {
+    if (encrypted(d)) {
       flush_client_tls();  // close_notify, then FIN, once the queue is out
     } else if (d.queue.empty() && !d.send.armed()) {
       shut_write(d);
@@ -320,7 +319,7 @@ void TcpSession::send_front(Direction& d) {
   // as soon as it completes, so MSG_MORE lets the kernel hold the last bytes
   // for it and send data and FIN in one segment (one packet and one wake-up
   // of the peer fewer; the shutdown or close pushes it out).
-  const bool fin_next = d.eof && !(tls_ && &d == &up_) && d.sending == outq(d).bytes();
+  const bool fin_next = d.eof && !encrypted(d) && d.sending == outq(d).bytes();
   env_->loop->sendmsg(d.send, d.to, &d.msg, fin_next ? MSG_MORE : 0);
 }
 
@@ -330,7 +329,7 @@ void TcpSession::run_deferred() {
     return;
   }
   for (Direction* d : {&down_, &up_})
-    if (!d->send.armed() && !d->queue.empty() && !(tls_ && d == &up_)) send_front(*d);
+    if (!d->send.armed() && !d->queue.empty() && !encrypted(*d)) send_front(*d);
 }
 
 void TcpSession::on_send(Direction& d, int res) {
@@ -344,7 +343,7 @@ void TcpSession::on_send(Direction& d, int res) {
   last_activity_ = env_->loop->now();
   d.keeps_up = static_cast<size_t>(res) == d.sending;
   io::consume(env_->loop->pool(), outq(d), static_cast<size_t>(res));
-  if (tls_ && &d == &up_) {
+  if (encrypted(d)) {
     flush_client_tls();
     if (closing_) return;
   } else if (!d.queue.empty()) {
