@@ -67,12 +67,7 @@ class RawOrigin(TcpServer):
                 else:
                     conn.sendall(bytes(STREAM))
                     conn.shutdown(socket.SHUT_WR)
-                    conn.settimeout(10)
-                    try:
-                        while conn.recv(65536):
-                            pass
-                    except OSError:
-                        pass
+                    read_to_eof(conn, 10)  # until the proxy closes (bounded), so that ours is no RST
                 return
             else:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\norigin")
