@@ -142,6 +142,10 @@ struct Listener {
   // bytes arrived (one wake-up per new connection instead of two). Unset =
   // on for http and TLS listeners (the client speaks first), off for plain tcp.
   std::optional<bool> defer_accept;
+  // Plain tcp listeners: a direction that moves a bulk stream switches from
+  // recv/send to splice(2) through a pipe (no copy through user space).
+  // Unset = on for plain tcp; never with tls (portico must see the bytes).
+  std::optional<bool> splice;
   ListenerTimeouts timeouts;
   ListenerLimits limits;
   std::vector<Route> routes;           // http
@@ -151,6 +155,7 @@ struct Listener {
     if (protocol == Protocol::kUdp || bind.family() == AF_UNIX) return false;
     return defer_accept.value_or(protocol == Protocol::kHttp || tls.has_value());
   }
+  bool splices() const { return protocol == Protocol::kTcp && !tls && splice.value_or(true); }
 };
 
 struct Endpoint {

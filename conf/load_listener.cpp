@@ -291,8 +291,8 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
   marks.path = path;
   l.mark = mark_of(n);
   Fields f(r, n, path, "listener",
-           {"name", "bind", "protocol", "tls", "proxy_protocol_from", "defer_accept", "timeouts",
-            "limits", "routes", "cluster"});
+           {"name", "bind", "protocol", "tls", "proxy_protocol_from", "defer_accept", "splice",
+            "timeouts", "limits", "routes", "cluster"});
   if (!f.ok()) {
     ctx.listeners.push_back(marks);
     return;
@@ -316,6 +316,7 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
           l.proxy_protocol_from.push_back(*c);
   }
   if (bool d = false; f.boolean("defer_accept", d)) l.defer_accept = d;
+  if (bool sp = false; f.boolean("splice", sp)) l.splice = sp;
   if (const YAML::Node* t = f.get("timeouts")) {
     Fields tf(r, *t, f.sub("timeouts"), "timeouts", {"header", "idle", "handshake", "connect", "linger"});
     if (tf.ok()) {
@@ -375,6 +376,13 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
   }
   if (l.protocol == Protocol::kUdp && l.defer_accept.value_or(false))
     r.error(*f.get("defer_accept"), f.sub("defer_accept"), "defer_accept is for tcp and http listeners");
+  if (l.splice.value_or(false)) {
+    if (l.protocol != Protocol::kTcp)
+      r.error(*f.get("splice"), f.sub("splice"), "splice is for tcp listeners");
+    else if (l.tls)
+      r.error(*f.get("splice"), f.sub("splice"),
+              "splice cannot apply to a tls listener (its bytes are decrypted in portico)");
+  }
   if (l.protocol == Protocol::kUdp && marks.bind_ok && l.bind.family() == AF_UNIX)
     r.error(marks.bind, f.sub("bind"), "a udp listener cannot bind a unix socket");
   ctx.listeners.push_back(marks);

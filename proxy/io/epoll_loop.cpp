@@ -1,5 +1,6 @@
 #include "proxy/io/epoll_loop.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -149,6 +150,13 @@ void EpollLoop::read(Op& op, int fd, void* data, size_t len) {
 
 void EpollLoop::poll_out(Op& op, int fd) {
   arm(op, OpKind::kPollOut, fd, false, /*wait_for_edge=*/true);  // the caller just saw EAGAIN
+}
+
+void EpollLoop::splice(Op& op, int fd, int pipe_fd, size_t len, bool in) {
+  op.pipe_fd_ = pipe_fd;
+  op.len_ = len;
+  op.splice_in_ = in;
+  arm(op, OpKind::kSplice, fd, in);
 }
 
 void EpollLoop::cancel(Op& op) {
@@ -302,6 +310,22 @@ void EpollLoop::process(Op& op) {
     case OpKind::kPollOut:
       complete(op, 0, false);
       return;
+    case OpKind::kSplice: {
+      // The pipe side never makes it wait (empty for in, holding data for
+      // out), so EAGAIN is the socket's: wait for its next edge. A short
+      // move into the pipe does not prove the socket drained (the pipe has
+      // a limited number of slots), so readiness stays until EAGAIN says so.
+      constexpr unsigned kFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
+      ssize_t n = op.splice_in_ ? ::splice(op.fd_, nullptr, op.pipe_fd_, nullptr, op.len_, kFlags)
+                                : ::splice(op.pipe_fd_, nullptr, op.fd_, nullptr, op.len_, kFlags);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        (op.splice_in_ ? st.readable : st.writable) = false;
+        return;
+      }
+      if (n < 0 && errno == EINTR) { enqueue(op); return; }
+      complete(op, n < 0 ? -errno : static_cast<int>(n), false);
+      return;
+    }
     case OpKind::kNone:
       return;
   }

@@ -26,6 +26,7 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
   void recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) override;
   void read(Op& op, int fd, void* data, size_t len) override;
   void poll_out(Op& op, int fd) override;
+  void splice(Op& op, int fd, int pipe_fd, size_t len, bool in) override;
   void cancel(Op& op) override;
   void close(int fd) override;
   void run_once(TimeNs max_wait_ns) override;

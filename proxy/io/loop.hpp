@@ -18,6 +18,7 @@
 
 #include "proxy/base/clock.hpp"
 #include "proxy/io/buffer_pool.hpp"
+#include "proxy/io/pipe_pool.hpp"
 #include "proxy/io/timers.hpp"
 
 namespace portico::io {
@@ -35,7 +36,9 @@ class OpHandler {
   ~OpHandler() = default;
 };
 
-enum class OpKind : uint8_t { kNone, kAccept, kConnect, kRecv, kSend, kRecvMsg, kSendMsg, kRecvMMsg, kRead, kPollOut };
+enum class OpKind : uint8_t {
+  kNone, kAccept, kConnect, kRecv, kSend, kRecvMsg, kSendMsg, kRecvMMsg, kRead, kPollOut, kSplice
+};
 
 class Op {
  public:
@@ -65,12 +68,14 @@ class Op {
   bool cancel_requested_ = false;
   bool queued_ = false;     // epoll: on the ready queue
   bool in_kernel_ = false;  // io_uring: an SQE for it is outstanding
+  bool splice_in_ = false;  // splice: socket -> pipe (else pipe -> socket)
   int fd_ = -1;
   int flags_ = 0;           // recv(2) / sendmsg(2) flags
   void* ptr_ = nullptr;     // send/read buffer, msghdr for recvmsg/sendmsg
   size_t len_ = 0;          // send/read length
   const sockaddr* addr_ = nullptr;  // connect
   socklen_t addrlen_ = 0;
+  int pipe_fd_ = -1;        // splice: the pipe end (fd_ is the socket)
   Buffer* buf_ = nullptr;   // recv result
   int preset_res_ = 0;      // epoll: result decided at arm time (connect)
   bool has_preset_ = false;
@@ -141,6 +146,14 @@ class Loop {
   // plain syscall themselves (sendfile of static files). Call it only after
   // that syscall returned EAGAIN (the epoll backend is edge-triggered).
   virtual void poll_out(Op& op, int fd) = 0;
+  // Single shot: moves up to len bytes between a socket and a pipe with
+  // splice(2), without copying them through user space. in = true: from
+  // socket `fd` into the pipe's write end (the loop waits until the socket is
+  // readable; the pipe must be empty, so that only the socket can make the
+  // call wait); else from the pipe's read end into socket `fd` (waits until
+  // it is writable; the pipe must hold data). res = bytes moved (may be
+  // short), 0 at the socket's EOF (in), or -errno.
+  virtual void splice(Op& op, int fd, int pipe_fd, size_t len, bool in) = 0;
   // Requests cancellation; the final completion still arrives (-ECANCELED or
   // the real result if it raced). No-op on an Op that is not armed.
   virtual void cancel(Op& op) = 0;
@@ -165,6 +178,7 @@ class Loop {
   TimeNs now() const { return now_; }
   Timers& timers() { return timers_; }
   BufferPool& pool() { return *pool_; }
+  PipePool& pipes() { return pipes_; }
 
  protected:
   explicit Loop(const LoopOptions& o) : pool_(std::make_unique<BufferPool>(o.buffers, o.buffer_size)) {}
@@ -176,6 +190,7 @@ class Loop {
   TimeNs now_ = monotonic_now();
   Timers timers_;
   std::unique_ptr<BufferPool> pool_;
+  PipePool pipes_;
 
  private:
   Deferred* posted_head_ = nullptr;

@@ -1,5 +1,6 @@
 #include "proxy/io/uring_loop.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -306,8 +307,60 @@ void UringLoop::poll_out(Op& op, int fd) {
   io_uring_prep_poll_add(sqe_for(op, OpKind::kPollOut, fd), fd, POLLOUT);
 }
 
+namespace {
+ssize_t do_splice(int fd, int pipe_fd, size_t len, bool in) {
+  constexpr unsigned kFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
+  return in ? ::splice(fd, nullptr, pipe_fd, nullptr, len, kFlags)
+            : ::splice(pipe_fd, nullptr, fd, nullptr, len, kFlags);
+}
+}  // namespace
+
+// io_uring's own splice opcode always runs in an io-wq worker thread: a
+// thread hop per call, and a worker blocked on every idle socket. So, as for
+// recvmmsg, a poll on the socket, then splice(2) on the loop thread when it
+// fires. A move out is tried at once: the receiving socket usually has room,
+// and a poll first would only add a round trip. Its result is delivered with
+// this turn's deferred completions, never from inside this call.
+void UringLoop::splice(Op& op, int fd, int pipe_fd, size_t len, bool in) {
+  op.cancel_requested_ = false;
+  op.pipe_fd_ = pipe_fd;
+  op.len_ = len;
+  op.splice_in_ = in;
+  if (!in) {
+    ssize_t n = do_splice(fd, pipe_fd, len, in);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      op.kind_ = OpKind::kSplice;
+      op.fd_ = fd;
+      op.armed_ = true;
+      op.in_kernel_ = false;
+      op.more_ = false;
+      op.buf_ = nullptr;
+      defer_final(op, n < 0 ? -errno : static_cast<int>(n));
+      return;
+    }
+  }
+  io_uring_prep_poll_add(sqe_for(op, OpKind::kSplice, fd), fd, in ? POLLIN : POLLOUT);
+}
+
+void UringLoop::finish_splice(Op& op, int res) {
+  if (res < 0 || op.cancel_requested_) {
+    deliver(op, res < 0 ? res : -ECANCELED, false);
+    return;
+  }
+  ssize_t n = do_splice(op.fd_, op.pipe_fd_, op.len_, op.splice_in_);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    io_uring_prep_poll_add(sqe_for(op, OpKind::kSplice, op.fd_), op.fd_, op.splice_in_ ? POLLIN : POLLOUT);
+    return;
+  }
+  deliver(op, n < 0 ? -errno : static_cast<int>(n), false);
+}
+
 void UringLoop::cancel(Op& op) {
   if (!op.armed_ || op.cancel_requested_) return;
+  // A result already waiting in this turn's deferred list is the final
+  // completion (it raced with the cancel): deliver that one, once.
+  for (Op* d = deferred_head_; d; d = d->next_)
+    if (d == &op) return;
   op.cancel_requested_ = true;
   if (op.in_kernel_) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
@@ -416,6 +469,9 @@ void UringLoop::dispatch(Op& op, int res, uint32_t flags) {
     }
     case OpKind::kRecvMMsg:
       finish_recvmmsg(op, res);
+      return;
+    case OpKind::kSplice:
+      finish_splice(op, res);
       return;
     default:
       deliver(op, res, false);

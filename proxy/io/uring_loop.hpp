@@ -28,6 +28,7 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   void recvmmsg(Op& op, int fd, mmsghdr* vec, unsigned vlen) override;
   void read(Op& op, int fd, void* data, size_t len) override;
   void poll_out(Op& op, int fd) override;
+  void splice(Op& op, int fd, int pipe_fd, size_t len, bool in) override;
   void cancel(Op& op) override;
   void close(int fd) override;
   void run_once(TimeNs max_wait_ns) override;
@@ -43,6 +44,7 @@ class UringLoop final : public Loop, private BufferPool::Listener {
   void submit_accept(Op& op);
   void submit_recvmmsg_poll(Op& op);
   void finish_recvmmsg(Op& op, int res);
+  void finish_splice(Op& op, int res);
   void dispatch(Op& op, int res, uint32_t flags);
   void continue_multishot(Op& op, int res);
   void deliver(Op& op, int res, bool more);

@@ -52,6 +52,7 @@ struct alignas(64) ListenerStats {
   Counter bytes_in;   // from clients
   Counter bytes_out;  // to clients
   Counter proxy_rejected;  // PROXY protocol: untrusted source or malformed header
+  Counter spliced;         // tcp: directions that switched to splice(2)
   TlsListenerStats tls;
 };
 

@@ -92,7 +92,7 @@ class Prom {
 };
 
 struct ListenerSum {
-  uint64_t accepted = 0, refused = 0, active = 0, in = 0, out = 0, pp_rejected = 0;
+  uint64_t accepted = 0, refused = 0, active = 0, in = 0, out = 0, pp_rejected = 0, spliced = 0;
   bool tls = false;  // a TLS listener: its handshake series are shown
   std::array<uint64_t, 4> handshakes{};  // l4::TlsListenerStats::handshake_index
   std::array<uint64_t, tls::kHandshakeFailureCount> failures{};
@@ -181,6 +181,7 @@ std::string render_metrics(const AdminShared& s) {
       t.in += l.bytes_in.get();
       t.out += l.bytes_out.get();
       t.pp_rejected += l.proxy_rejected.get();
+      t.spliced += l.spliced.get();
       for (size_t i = 0; i < t.handshakes.size(); ++i) t.handshakes[i] += l.tls.handshakes[i].get();
       for (size_t i = 0; i < t.failures.size(); ++i) t.failures[i] += l.tls.failures[i].get();
     });
@@ -228,6 +229,10 @@ std::string render_metrics(const AdminShared& s) {
       {"portico_listener_proxy_protocol_rejected_total", "counter",
        "Connections closed for a PROXY protocol header that was malformed or from an untrusted source.",
        &ListenerSum::pp_rejected},
+      {"portico_listener_spliced_total", "counter",
+       "tcp listeners: connection directions that switched to splice(2) (a bulk stream, relayed without "
+       "copying through user space).",
+       &ListenerSum::spliced},
   };
   for (const LFam& f : kListener) {
     p.family(f.name, f.type, f.help);

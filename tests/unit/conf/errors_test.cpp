@@ -2,6 +2,7 @@
 // every error of a file is reported, not only the first.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -220,6 +221,28 @@ TEST_CASE("defer_accept is a boolean for tcp and http listeners") {
                   "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c, defer_accept: sometimes }\n" +
                   kCluster)
             .size() == 1);
+}
+
+TEST_CASE("splice is a boolean for plain tcp listeners") {
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: u, bind: \"127.0.0.1:7000\", cluster: c, protocol: udp, splice: true }\n" +
+                  kCluster) ==
+        Lines{"e.yaml:2:75: listeners[0].splice: splice is for tcp listeners"});
+  const Lines tls = errors_of("listeners:\n"
+                              "  - name: t\n"
+                              "    bind: \"127.0.0.1:7000\"\n"
+                              "    cluster: c\n"
+                              "    tls: { certificates: [ { cert: c.pem, key: k.pem } ] }\n"
+                              "    splice: true\n" + kCluster);
+  CHECK(std::count(tls.begin(), tls.end(),
+                   "e.yaml:6:13: listeners[0].splice: splice cannot apply to a tls listener (its bytes are "
+                   "decrypted in portico)") == 1);
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c, splice: maybe }\n" + kCluster)
+            .size() == 1);
+  CHECK(errors_of("listeners:\n"
+                  "  - { name: a, bind: \"127.0.0.1:7000\", cluster: c, splice: false }\n" + kCluster)
+            .empty());
 }
 
 TEST_CASE("references to undefined clusters") {

@@ -367,6 +367,22 @@ TEST_CASE("defer_accept defaults: on for http and TLS, off for plain tcp and udp
   CHECK_FALSE(l.defers_accept());
 }
 
+TEST_CASE("splice defaults: on for plain tcp only") {
+  Listener l;
+  l.bind = *parse_address("127.0.0.1:1");
+  CHECK(l.splices());
+  l.splice = false;
+  CHECK_FALSE(l.splices());
+  l.splice = std::nullopt;
+  l.tls = ListenerTls{};
+  CHECK_FALSE(l.splices());
+  l.tls = std::nullopt;
+  l.protocol = Protocol::kHttp;
+  CHECK_FALSE(l.splices());
+  l.protocol = Protocol::kUdp;
+  CHECK_FALSE(l.splices());
+}
+
 TEST_CASE("absent keys take their defaults") {
   auto r = load_config_string(R"(
 listeners:
