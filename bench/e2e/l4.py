@@ -101,8 +101,7 @@ def proxy_specs(args, origin_ports):
     specs.append({"name": "haproxy", "kind": "haproxy", "splice": False})
     specs.append({"name": "nginx", "kind": "nginx"})
     if args.splice_row:
-        specs.append({"name": "haproxy splice-auto", "kind": "haproxy", "splice": True,
-                      "info": True})
+        specs.append({"name": "haproxy splice-auto", "kind": "haproxy", "splice": True})
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]
         specs = [s for s in specs if any(k in s["name"] for k in keep)]
@@ -226,7 +225,7 @@ def main():
     ap.add_argument("--load-core", type=int, default=1)
     ap.add_argument("--only", default="", help="comma list of name substrings, e.g. haproxy")
     ap.add_argument("--no-splice-row", dest="splice_row", action="store_false",
-                    help="skip the informational HAProxy splice-auto row")
+                    help="skip the HAProxy splice-auto row (the better peer is then of haproxy and nginx)")
     ap.add_argument("--wait-quiet", type=float, default=20.0,
                     help="before each proxy round, wait up to this many seconds for the shared "
                          "machine to be quiet (0 = do not wait)")

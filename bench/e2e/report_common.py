@@ -53,18 +53,21 @@ def fmt_ratio(x):
 
 def ratios(results, metrics, peers):
     """[(portico row name, metric label, ratio vs each peer..., ratio vs the better peer)]
-    as strings; metrics are (key, label) or (key, label, higher is better)."""
+    as strings; metrics are (key, label), (key, label, higher is better) or (key, label,
+    higher, peers that count for the better peer: default all)."""
     out = []
     found = [find_row(results, n) for n in peers]
     for row in portico_rows(results):
         for metric in metrics:
             key, label = metric[0], metric[1]
             higher = metric[2] if len(metric) > 2 else True
+            best_of = metric[3] if len(metric) > 3 else peers
             vals = [p.get(key) if p else None for p in found]
             mine = row.get(key)
+            ref = best([v for n, v in zip(peers, vals) if n in best_of], higher)
             out.append((row["name"], label,
                         *[fmt_ratio(ratio(mine, v, higher)) for v in vals],
-                        fmt_ratio(ratio(mine, best(vals, higher), higher))))
+                        fmt_ratio(ratio(mine, ref, higher))))
     return out
 
 
