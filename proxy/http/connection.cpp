@@ -126,6 +126,7 @@ namespace {
 
 enum Tag : uint8_t { kRecv, kSend, kPollOut };
 constexpr size_t kMaxIov = 8;
+constexpr size_t kBatchBytes = 256 * 1024;  // see out_limit()
 constexpr uint64_t kMaxLingerBytes = 1 << 20;  // discarded after an error response, then close
 // While the worker drains, a keep-alive connection idle this long is closed
 // (sooner would race a client already sending its next request; a busy one
@@ -209,7 +210,8 @@ class HttpClient final : public l4::Session, private io::OpHandler, private io::
 // exchange is over and nothing is pending. One worker.
 class HttpConnection final : private io::OpHandler,
                              private io::TimerHandler,
-                             private UpstreamUser {
+                             private UpstreamUser,
+                             private io::Deferred {
  public:
   explicit HttpConnection(HttpClient& c);
   ~HttpConnection();
@@ -221,6 +223,11 @@ class HttpConnection final : private io::OpHandler,
   }
   void abort() {
     close_now(false);
+    maybe_destroy();
+  }
+  // The posted flush (see post_flush).
+  void run_deferred() override {
+    flush_client();
     maybe_destroy();
   }
 
@@ -306,6 +313,17 @@ class HttpConnection final : private io::OpHandler,
     }
   }
   size_t high_water() const { return listener_->limits.buffer; }
+  // What a streamed response body may queue before the upstream is paused:
+  // while the client takes every send whole, a batch of reads (the L4
+  // relay's rule: one send per batch, a quarter as many sends and wake-ups
+  // of the client on loopback); after a short send, limits.buffer.
+  size_t out_limit() const { return keeps_up_ && !tls_ ? std::max(high_water(), kBatchBytes) : high_water(); }
+  // Body bytes of this turn's reads go out in one send once the turn's
+  // completions are dispatched (plain text; TLS encrypts as it flushes).
+  void post_flush() {
+    if (tls_) flush_client();
+    else if (!closing_ && !send_.armed() && !poll_.armed()) env_->loop->post(*this);
+  }
 
   // ---- the TLS seam (listener with tls). Everything else sees plaintext:
   // deliver() turns received bytes into in_, flush_client() turns out_ into
@@ -398,6 +416,8 @@ class HttpConnection final : private io::OpHandler,
   uint64_t file_left_ = 0;
 
   bool close_after_flush_ = false;
+  bool keeps_up_ = true;  // the client took the last send whole
+  size_t sending_ = 0;    // bytes the send in flight offers
   bool lingering_ = false;  // response sent and FIN too: discarding input until EOF
   uint64_t linger_bytes_ = 0;
   bool closing_ = false;
@@ -408,7 +428,7 @@ class HttpConnection final : private io::OpHandler,
   bool quiescent() const {
     return req_ == Req::kIdle && resp_ == Resp::kNone && !tunnel_ && !up_ && in_.empty() && out_.empty() &&
            up_in_.empty() && !send_.armed() && !poll_.armed() && !close_after_flush_ && !client_eof_ &&
-           !parser_->in_message() && wire_.empty() && (!tls_ || tls_->handshake_done());
+           !parser_->in_message() && wire_.empty() && (!tls_ || tls_->handshake_done()) && !posted();
   }
 
   // TLS (null on plain-text listeners): the pipe lives with the client.
@@ -712,6 +732,7 @@ void HttpConnection::on_complete(io::Op& op, int res) {
       }
       last_activity_ = env_->loop->now();
       stats_->bytes_out.add(static_cast<uint64_t>(res));
+      keeps_up_ = static_cast<size_t>(res) == sending_;
       io::consume(env_->loop->pool(), wire(), static_cast<size_t>(res));
       flush_client();
       break;
@@ -1441,7 +1462,7 @@ void HttpConnection::pump_upstream() {
     // below can only collect an event the parser holds (the end of a body
     // whose last bytes it just returned), and it must not wait for input
     // that will never come.
-    if (!up_in_.empty() && out_.bytes() >= high_water()) {
+    if (!up_in_.empty() && out_.bytes() >= out_limit()) {
       up_->pause_recv();
       flush_client();  // the send may not be armed (called from flush_client itself)
       return;
@@ -1484,7 +1505,7 @@ void HttpConnection::pump_upstream() {
     if (b->remaining() == 0) env_->loop->pool().release(up_in_.pop());
   }
   if (closing_ || !up_) return;
-  flush_client();
+  post_flush();
   if (up_eof_ && up_in_.empty()) {
     ParseResult r = resp_parser_->finish();
     if (r.event == ParseEvent::kMessageComplete) {
@@ -1612,6 +1633,7 @@ void HttpConnection::flush_client() {
     // segment instead of a packet and a wake-up of the client of its own.
     const bool last = close_after_flush_ && !(resp_ == Resp::kFile && file_left_ > 0) &&
                       bytes == wire().bytes();
+    sending_ = bytes;
     env_->loop->sendmsg(send_, fd_, &send_msg_, last ? MSG_MORE : 0);
     return;
   }
@@ -1745,7 +1767,7 @@ void HttpConnection::maybe_destroy() {
     destroy();
     return;
   }
-  if (recv_.armed() || send_.armed() || poll_.armed()) return;
+  if (recv_.armed() || send_.armed() || poll_.armed() || posted()) return;
   while (!out_.empty()) env_->loop->pool().release(out_.pop());
   while (!wire_.empty()) env_->loop->pool().release(wire_.pop());
   while (!up_in_.empty()) env_->loop->pool().release(up_in_.pop());
