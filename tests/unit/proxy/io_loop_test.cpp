@@ -1,6 +1,7 @@
 // The same behaviour from both backends: these cases run once per backend.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -358,4 +359,108 @@ TEST_CASE("loop: posted work runs after the turn's completions, once, and a re-p
     ::close(sv[0]);
     ::close(sv[1]);
   }
+}
+
+TEST_CASE("loop: splice moves socket -> pipe -> socket, waits on the socket, and cancels cleanly") {
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    int in[2], out[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, in) == 0);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, out) == 0);
+    Pipe p = loop->pipes().acquire(64 * 1024);
+    REQUIRE(p);
+    Collector c;
+    c.loop = loop.get();
+    Op op(&c, 0);
+
+    // In: nothing to read yet, so it waits (no busy EAGAIN result) ...
+    loop->splice(op, in[0], p.w, p.cap, true);
+    spin(*loop, 3);
+    CHECK(op.armed());
+    CHECK(c.finals == 0);
+    // ... and moves what arrives.
+    REQUIRE(::write(in[1], "hello splice", 12) == 12);
+    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    REQUIRE(c.finals == 1);
+    CHECK(c.last_res == 12);
+
+    // Out: into a socket with room, at once.
+    loop->splice(op, out[0], p.r, 12, false);
+    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    REQUIRE(c.finals == 2);
+    CHECK(c.last_res == 12);
+    char buf[64];
+    CHECK(::read(out[1], buf, sizeof buf) == 12);
+    CHECK(std::string(buf, 12) == "hello splice");
+
+    // Out into a full socket waits until the reader makes room.
+    std::string fill(4096, 'f');
+    while (::write(out[0], fill.data(), fill.size()) > 0) {
+    }
+    REQUIRE(::write(in[1], "more", 4) == 4);
+    loop->splice(op, in[0], p.w, p.cap, true);
+    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    REQUIRE(c.finals == 3);
+    CHECK(c.last_res == 4);
+    loop->splice(op, out[0], p.r, 4, false);
+    spin(*loop, 3);
+    CHECK(op.armed());
+    CHECK(c.finals == 3);
+    std::string drained;
+    for (ssize_t n; (n = ::read(out[1], buf, sizeof buf)) > 0;) drained.append(buf, static_cast<size_t>(n));
+    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    REQUIRE(c.finals == 4);
+    CHECK(c.last_res == 4);
+    for (ssize_t n; (n = ::read(out[1], buf, sizeof buf)) > 0;) drained.append(buf, static_cast<size_t>(n));
+    CHECK(drained.size() >= 4);
+    CHECK(drained.substr(drained.size() - 4) == "more");
+
+    // A waiting splice cancels with exactly one final completion.
+    loop->splice(op, in[0], p.w, p.cap, true);
+    spin(*loop, 2);
+    loop->cancel(op);
+    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    CHECK_FALSE(op.armed());
+    CHECK(c.finals == 5);
+    CHECK(c.last_res == -ECANCELED);
+
+    // EOF of the socket: 0.
+    ::shutdown(in[1], SHUT_WR);
+    loop->splice(op, in[0], p.w, p.cap, true);
+    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    CHECK(c.finals == 6);
+    CHECK(c.last_res == 0);
+
+    // An empty pipe goes back to the pool and is handed out again; one that
+    // may hold bytes is closed instead.
+    loop->pipes().release(p, true);
+    CHECK(loop->pipes().idle() == 1);
+    Pipe again = loop->pipes().acquire(64 * 1024);
+    CHECK(again.r == p.r);
+    CHECK(loop->pipes().idle() == 0);
+    loop->pipes().release(again, false);
+    CHECK(loop->pipes().idle() == 0);
+    CHECK(::fcntl(p.r, F_GETFD) == -1);
+    for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
+  }
+}
+
+TEST_CASE("pipe pool: keeps at most kMaxIdle pipes, matches sizes") {
+  PipePool pool;
+  std::vector<Pipe> ps;
+  for (size_t i = 0; i < PipePool::kMaxIdle + 3; ++i) {
+    ps.push_back(pool.acquire(64 * 1024));
+    REQUIRE(ps.back());
+  }
+  CHECK(pool.created() == PipePool::kMaxIdle + 3);
+  for (const Pipe& p : ps) pool.release(p, true);
+  CHECK(pool.idle() == PipePool::kMaxIdle);
+  Pipe big = pool.acquire(256 * 1024);  // no idle pipe of that size: a new one
+  REQUIRE(big);
+  CHECK(pool.created() == PipePool::kMaxIdle + 4);
+  CHECK(::fcntl(big.w, F_GETPIPE_SZ) >= 256 * 1024);
+  pool.release(big, true);
+  CHECK(pool.idle() == PipePool::kMaxIdle);  // full: closed
 }
