@@ -400,7 +400,7 @@ class HttpConnection final : private io::OpHandler,
   upstream::Lease lease_;                       // the endpoint of the attempt in progress
   upstream::Outcome up_outcome_ = upstream::Outcome::kSuccess;
   std::optional<upstream::RetryState> retry_;   // per proxied request
-  upstream::WorkerCluster* budget_wc_ = nullptr;  // its retry budget counts this request while it runs
+  upstream::RetryBudget* budget_ = nullptr;     // counted in while the request runs
   bool restarted_ = false;                      // pump_upstream: a retry replaced up_
   uint64_t hash_ = 0;                           // ring_hash / maglev key of the request
   conf::Address up_addr_;                       // of the attempt in progress (logs)
@@ -1225,9 +1225,9 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   resp_parser_->reset();
   resp_parser_->expect_head_response(is_head_);
   retries_left_ = 1;
-  budget_wc_ = wc_;
-  budget_wc_->request_started();
-  retry_.emplace(&e.retry, &wc_->shared().retry_budget(), upstream::is_idempotent_method(h.method));
+  budget_ = &wc_->shared().retry_budget();
+  budget_->request_started();
+  retry_.emplace(&e.retry, budget_, upstream::is_idempotent_method(h.method));
   if (!start_attempt()) return;
   if (h.expect_continue && request_has_body_) out(kContinue), flush_client();
 }
@@ -1424,8 +1424,8 @@ UpstreamConn* HttpConnection::acquire_upstream(const conf::Address& a) {
 // The exchange is over: its retry slot and budget count end.
 void HttpConnection::end_proxy_accounting() {
   retry_.reset();
-  if (budget_wc_) budget_wc_->request_finished();
-  budget_wc_ = nullptr;
+  if (budget_) budget_->request_finished();
+  budget_ = nullptr;
 }
 
 TimeNs HttpConnection::attempt_deadline(TimeNs d) const {

@@ -114,11 +114,9 @@ const conf::Address& Lease::address() const { return (*epoch_->snap->set)[endpoi
 // ---------------------------------------------------------------- WorkerCluster
 
 WorkerCluster::WorkerCluster(std::shared_ptr<SharedCluster> shared, uint64_t seed)
-    : shared_(std::move(shared)), seed_(seed) {
-  shared_->retry_budget().attach(&active_requests_);
-}
+    : shared_(std::move(shared)), seed_(seed) {}
 
-WorkerCluster::~WorkerCluster() { shared_->retry_budget().detach(&active_requests_); }
+WorkerCluster::~WorkerCluster() = default;
 
 void WorkerCluster::refresh(TimeNs now) {
   const uint64_t v = shared_->version();

@@ -154,10 +154,6 @@ class WorkerCluster {
 
   // The current epoch's balancer (tests, admin); refreshes first.
   const LoadBalancer& balancer(TimeNs now);
-  // A request to the cluster starts / ends on this worker: counted in the
-  // retry budget's percentage (this worker's counter: no shared write).
-  void request_started() { active_requests_.started(); }
-  void request_finished() { active_requests_.finished(); }
 
  private:
   friend class Lease;
@@ -169,7 +165,6 @@ class WorkerCluster {
   uint64_t seen_version_ = UINT64_MAX;
   Epoch* current_ = nullptr;
   std::vector<std::unique_ptr<Epoch>> epochs_;  // current last; older ones while pinned
-  RetryBudget::Counter active_requests_;         // attached to shared_'s retry budget
 };
 
 }  // namespace portico::upstream

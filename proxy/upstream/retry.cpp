@@ -53,25 +53,8 @@ void RetryBudget::request_finished() {
   }
 }
 
-void RetryBudget::attach(const Counter* c) {
-  std::lock_guard<std::mutex> lock(mu_);
-  counters_.push_back(c);
-}
-
-void RetryBudget::detach(const Counter* c) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::erase(counters_, c);
-}
-
-uint32_t RetryBudget::active_requests() const {
-  uint64_t n = active_.load(std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const Counter* c : counters_) n += c->get();
-  return static_cast<uint32_t>(std::min<uint64_t>(n, UINT32_MAX));
-}
-
 uint32_t RetryBudget::limit() const {
-  uint64_t by_percent = uint64_t{active_requests()} * percent_ / 100;
+  uint64_t by_percent = uint64_t{active_.load(std::memory_order_relaxed)} * percent_ / 100;
   return static_cast<uint32_t>(std::max<uint64_t>(min_concurrent_, by_percent));
 }
 

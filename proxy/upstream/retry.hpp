@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -50,39 +49,16 @@ bool is_idempotent_method(std::string_view method);
 
 class RetryBudget {
  public:
-  // One worker's count of the cluster's active requests. Only that worker
-  // writes it, with a plain load and store: a locked read-modify-write on a
-  // counter every worker shares cost about 1.5% of an HTTP keep-alive
-  // proxy's CPU on one core (mostly the store-buffer drain a locked
-  // instruction forces), and would bounce its cache line between cores with
-  // more workers. Only a retry decision, which is rare, sums the counters.
-  class Counter {
-   public:
-    void started() { n_.store(n_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-    void finished() {
-      const uint32_t v = n_.load(std::memory_order_relaxed);
-      if (v > 0) n_.store(v - 1, std::memory_order_relaxed);
-    }
-    uint32_t get() const { return n_.load(std::memory_order_relaxed); }
-
-   private:
-    std::atomic<uint32_t> n_{0};
-  };
-
   explicit RetryBudget(uint32_t percent = 20, uint32_t min_concurrent = 3)
       : percent_(percent > 100 ? 100 : percent), min_concurrent_(min_concurrent) {}
-  // Every request to the cluster, retried or not, counts in the percentage:
-  // through a worker's attached Counter, or (one writer at a time: tests)
-  // through request_started/request_finished.
-  void attach(const Counter* c);
-  void detach(const Counter* c);
+  // Every request to the cluster, retried or not (drives the percentage).
   void request_started() { active_.fetch_add(1, std::memory_order_relaxed); }
   void request_finished();
   // A retry may start now (counted until retry_finished); false = budget spent.
   bool try_start_retry();
   void retry_finished();
 
-  uint32_t active_requests() const;  // sums the counters: not for the per-request path
+  uint32_t active_requests() const { return active_.load(std::memory_order_relaxed); }
   uint32_t active_retries() const { return retries_.load(std::memory_order_relaxed); }
   uint32_t limit() const;
   uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
@@ -93,8 +69,6 @@ class RetryBudget {
   std::atomic<uint32_t> active_{0};
   std::atomic<uint32_t> retries_{0};
   std::atomic<uint64_t> refused_{0};
-  mutable std::mutex mu_;                  // guards counters_ (attach, detach, sums)
-  std::vector<const Counter*> counters_;   // one per worker of the cluster
 };
 
 struct AttemptFailure {

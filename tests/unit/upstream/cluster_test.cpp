@@ -206,21 +206,6 @@ TEST_CASE("the cluster's config sets its retry budget and balancer knobs") {
   CHECK(o.ewma_alpha_percent == 60);
   CHECK(o.ewma_stale == 3 * kNsPerSec);
   CHECK(o.failure_latency == 7 * kNsPerMs);
-  // Each worker's cluster counts its own active requests; the budget sums them.
-  {
-    WorkerCluster w1(sc, 1), w2(sc, 2);
-    for (int k = 0; k < 6; ++k) w1.request_started();
-    for (int k = 0; k < 4; ++k) w2.request_started();
-    CHECK(b.active_requests() == 20);
-    CHECK(b.limit() == 10);  // 50% of 10 + 6 + 4
-    w1.request_finished();
-    w2.request_finished();
-    w2.request_finished();
-    CHECK(b.active_requests() == 17);
-    for (int k = 0; k < 5; ++k) w2.request_finished();  // never below zero
-    CHECK(b.active_requests() == 15);
-  }
-  CHECK(b.active_requests() == 10);  // a worker's cluster that ends takes its count along
   // defaults: today's behaviour
   auto d = make(cluster_of({9000}));
   CHECK(d->retry_budget().limit() == 3);
