@@ -308,6 +308,36 @@ def stream_through(s: socket.socket, total: int, source: Callable[[int, int], by
     return res
 
 
+def run_parallel(count: int, job: Callable[[int], list[str]], parallel: int,
+                 budget: float) -> tuple[list[str], int, float]:
+    """Runs job(0) .. job(count - 1) on `parallel` threads; no job starts after
+    `budget` seconds. job(i) returns what went wrong (empty: nothing). Returns
+    (every error as "connection i: ...", how many jobs never ran, seconds)."""
+    errors: list[str] = []
+    lock = threading.Lock()
+    todo = list(range(count))
+    deadline = time.monotonic() + budget
+
+    def worker() -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                if not todo:
+                    return
+                i = todo.pop()
+            local = job(i)
+            with lock:
+                errors.extend(f"connection {i}: {m}" for m in local)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(parallel)]
+    t0 = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(budget + 30)
+    with lock:
+        return list(errors), len(todo), time.monotonic() - t0
+
+
 def wait_closed(s: socket.socket, timeout: float, what: str = "") -> tuple[str, float]:
     """Waits until the peer closes s. Returns ("eof"|"reset", seconds) or raises
     TestFailure if still open after timeout. Any data received is ignored."""

@@ -10,11 +10,11 @@ import random
 import socket
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from portico_harness import KiB, MiB, ListenerSpec, Pattern, TestContext, check, log, main  # noqa: E402
+from portico_harness import (KiB, MiB, ListenerSpec, Pattern, TestContext, check, log, main,  # noqa: E402
+                             run_parallel)
 from http_origin import ConnReader, HttpClient, HttpOrigin, http_config, read_response  # noqa: E402
 
 SEED = 20261208
@@ -117,33 +117,18 @@ def run(t: TestContext) -> None:
     p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
     rnd = random.Random(SEED)
     seeds = [rnd.random() for _ in range(CONNECTIONS)]
-    errors: list[str] = []
-    lock = threading.Lock()
-    todo = list(range(CONNECTIONS))
-    deadline = time.monotonic() + BUDGET
 
-    def worker() -> None:
-        while time.monotonic() < deadline:
-            with lock:
-                if not todo:
-                    return
-                i = todo.pop()
-            local: list[str] = []
-            try:
-                one(port, random.Random(seeds[i]), local)
-            except OSError as e:
-                local.append(repr(e))
-            with lock:
-                errors.extend(f"connection {i}: {m}" for m in local)
+    def job(i: int) -> list[str]:
+        local: list[str] = []
+        try:
+            one(port, random.Random(seeds[i]), local)
+        except OSError as e:
+            local.append(repr(e))
+        return local
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(PARALLEL)]
-    t0 = time.monotonic()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(BUDGET + 30)
-    log(f"{CONNECTIONS} connections, {len(origin.reqs())} origin requests in {time.monotonic() - t0:.1f}s")
-    check(not todo, f"{len(todo)} connections not run within {BUDGET:.0f}s")
+    errors, not_run, secs = run_parallel(CONNECTIONS, job, PARALLEL, BUDGET)
+    log(f"{CONNECTIONS} connections, {len(origin.reqs())} origin requests in {secs:.1f}s")
+    check(not_run == 0, f"{not_run} connections not run within {BUDGET:.0f}s")
     check(not errors, "errors:\n  " + "\n  ".join(errors[:10]))
     check(p.alive(), "portico exited")
 

@@ -13,7 +13,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
 from portico_harness import (KiB, ListenerSpec, Pattern, TcpEchoServer, TestContext,  # noqa: E402
-                             TestFailure, base_config, check, connect, echo_roundtrip, log, main)
+                             TestFailure, base_config, check, connect, echo_roundtrip, log, main,
+                             run_parallel)
 
 SEED = 20261207
 CONNECTIONS = 48
@@ -88,35 +89,20 @@ def run(t: TestContext) -> None:
     pattern = Pattern(SEED)
     kinds = [rnd.choice(["clean", "clean", "slow", "reset"]) for _ in range(CONNECTIONS)]
     seeds = [rnd.random() for _ in range(CONNECTIONS)]
-    errors: list[str] = []
-    lock = threading.Lock()
-    todo = list(range(CONNECTIONS))
-    deadline = time.monotonic() + BUDGET
 
-    def worker() -> None:
-        while time.monotonic() < deadline:
-            with lock:
-                if not todo:
-                    return
-                i = todo.pop()
-            local: list[str] = []
-            try:
-                one(port, random.Random(seeds[i]), kinds[i], pattern, local)
-            except (OSError, TestFailure) as e:
-                if kinds[i] != "reset":
-                    local.append(f"{kinds[i]}: {e!r}")
-            with lock:
-                errors.extend(f"connection {i} {m}" for m in local)
+    def job(i: int) -> list[str]:
+        local: list[str] = []
+        try:
+            one(port, random.Random(seeds[i]), kinds[i], pattern, local)
+        except (OSError, TestFailure) as e:
+            if kinds[i] != "reset":
+                local.append(f"{kinds[i]}: {e!r}")
+        return local
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(PARALLEL)]
-    t0 = time.monotonic()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(BUDGET + 30)
+    errors, not_run, secs = run_parallel(CONNECTIONS, job, PARALLEL, BUDGET)
     log(f"{CONNECTIONS} connections ({', '.join(f'{k} {kinds.count(k)}' for k in sorted(set(kinds)))}) "
-        f"in {time.monotonic() - t0:.1f}s")
-    check(not todo, f"{len(todo)} connections not run within {BUDGET:.0f}s")
+        f"in {secs:.1f}s")
+    check(not_run == 0, f"{not_run} connections not run within {BUDGET:.0f}s")
     check(not errors, "relay errors:\n  " + "\n  ".join(errors[:10]))
 
     # Still relaying, and every session of the storm is gone.
