@@ -52,6 +52,11 @@ void spin(Loop& l, int turns = 20) {
   for (int i = 0; i < turns; ++i) l.run_once(5 * kNsPerMs);
 }
 
+// Turns until op's final completion (bounded: 50 turns of at most 5 ms).
+void run_until_done(Loop& l, const Op& op) {
+  for (int i = 0; i < 50 && op.armed(); ++i) l.run_once(5 * kNsPerMs);
+}
+
 // A TCP listener on 127.0.0.1 at a free port; `a` gets its address.
 int loopback_listener(sockaddr_in& a) {
   a = sockaddr_in{};
@@ -354,7 +359,7 @@ TEST_CASE("loop: posted work runs after the turn's completions, once, and a re-p
     CHECK_FALSE(f.posted());
 
     loop->cancel(op);
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     CHECK_FALSE(op.armed());
     ::close(sv[0]);
     ::close(sv[1]);
@@ -382,13 +387,13 @@ TEST_CASE("loop: splice moves socket -> pipe -> socket, waits on the socket, and
     CHECK(c.finals == 0);
     // ... and moves what arrives.
     REQUIRE(::write(in[1], "hello splice", 12) == 12);
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     REQUIRE(c.finals == 1);
     CHECK(c.last_res == 12);
 
     // Out: into a socket with room, at once.
     loop->splice(op, out[0], p.r, 12, false);
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     REQUIRE(c.finals == 2);
     CHECK(c.last_res == 12);
     char buf[64];
@@ -401,7 +406,7 @@ TEST_CASE("loop: splice moves socket -> pipe -> socket, waits on the socket, and
     }
     REQUIRE(::write(in[1], "more", 4) == 4);
     loop->splice(op, in[0], p.w, p.cap, true);
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     REQUIRE(c.finals == 3);
     CHECK(c.last_res == 4);
     loop->splice(op, out[0], p.r, 4, false);
@@ -410,7 +415,7 @@ TEST_CASE("loop: splice moves socket -> pipe -> socket, waits on the socket, and
     CHECK(c.finals == 3);
     std::string drained;
     for (ssize_t n; (n = ::read(out[1], buf, sizeof buf)) > 0;) drained.append(buf, static_cast<size_t>(n));
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     REQUIRE(c.finals == 4);
     CHECK(c.last_res == 4);
     for (ssize_t n; (n = ::read(out[1], buf, sizeof buf)) > 0;) drained.append(buf, static_cast<size_t>(n));
@@ -421,7 +426,7 @@ TEST_CASE("loop: splice moves socket -> pipe -> socket, waits on the socket, and
     loop->splice(op, in[0], p.w, p.cap, true);
     spin(*loop, 2);
     loop->cancel(op);
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     CHECK_FALSE(op.armed());
     CHECK(c.finals == 5);
     CHECK(c.last_res == -ECANCELED);
@@ -429,7 +434,7 @@ TEST_CASE("loop: splice moves socket -> pipe -> socket, waits on the socket, and
     // EOF of the socket: 0.
     ::shutdown(in[1], SHUT_WR);
     loop->splice(op, in[0], p.w, p.cap, true);
-    for (int i = 0; i < 50 && op.armed(); ++i) loop->run_once(5 * kNsPerMs);
+    run_until_done(*loop, op);
     CHECK(c.finals == 6);
     CHECK(c.last_res == 0);
 
