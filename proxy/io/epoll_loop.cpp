@@ -1,6 +1,5 @@
 #include "proxy/io/epoll_loop.hpp"
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <cstring>
 
 #include "proxy/base/log.hpp"
+#include "proxy/io/socket.hpp"
 
 namespace portico::io {
 
@@ -315,9 +315,7 @@ void EpollLoop::process(Op& op) {
       // out), so EAGAIN is the socket's: wait for its next edge. A short
       // move into the pipe does not prove the socket drained (the pipe has
       // a limited number of slots), so readiness stays until EAGAIN says so.
-      constexpr unsigned kFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
-      ssize_t n = op.splice_in_ ? ::splice(op.fd_, nullptr, op.pipe_fd_, nullptr, op.len_, kFlags)
-                                : ::splice(op.pipe_fd_, nullptr, op.fd_, nullptr, op.len_, kFlags);
+      ssize_t n = splice_socket(op.fd_, op.pipe_fd_, op.len_, op.splice_in_);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         (op.splice_in_ ? st.readable : st.writable) = false;
         return;

@@ -1,5 +1,6 @@
 #include "proxy/io/socket.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/un.h>
@@ -69,6 +70,12 @@ void set_nodelay(int fd) {
 void set_reset_on_close(int fd) {
   linger l{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+ssize_t splice_socket(int fd, int pipe_fd, size_t len, bool in) {
+  constexpr unsigned kFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
+  return in ? ::splice(fd, nullptr, pipe_fd, nullptr, len, kFlags)
+            : ::splice(pipe_fd, nullptr, fd, nullptr, len, kFlags);
 }
 
 }  // namespace portico::io

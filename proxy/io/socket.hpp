@@ -3,6 +3,7 @@
 // sockets are non-blocking and close-on-exec.
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <string>
 
@@ -31,5 +32,10 @@ struct PeerKeyHash {
 void set_nodelay(int fd);
 // Make the next close() send a RST instead of a FIN (SO_LINGER 0).
 void set_reset_on_close(int fd);
+
+// One splice(2) between socket `fd` and a pipe end, never blocking:
+// in = socket -> pipe (pipe_fd the write end), else pipe -> socket.
+// Returns what splice returns (errno set on -1).
+ssize_t splice_socket(int fd, int pipe_fd, size_t len, bool in);
 
 }  // namespace portico::io

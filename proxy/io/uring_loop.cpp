@@ -1,6 +1,5 @@
 #include "proxy/io/uring_loop.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 
 #include "proxy/base/log.hpp"
+#include "proxy/io/socket.hpp"
 
 namespace portico::io {
 
@@ -307,14 +307,6 @@ void UringLoop::poll_out(Op& op, int fd) {
   io_uring_prep_poll_add(sqe_for(op, OpKind::kPollOut, fd), fd, POLLOUT);
 }
 
-namespace {
-ssize_t do_splice(int fd, int pipe_fd, size_t len, bool in) {
-  constexpr unsigned kFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
-  return in ? ::splice(fd, nullptr, pipe_fd, nullptr, len, kFlags)
-            : ::splice(pipe_fd, nullptr, fd, nullptr, len, kFlags);
-}
-}  // namespace
-
 // io_uring's own splice opcode always runs in an io-wq worker thread: a
 // thread hop per call, and a worker blocked on every idle socket. So, as for
 // recvmmsg, a poll on the socket, then splice(2) on the loop thread when it
@@ -327,7 +319,7 @@ void UringLoop::splice(Op& op, int fd, int pipe_fd, size_t len, bool in) {
   op.len_ = len;
   op.splice_in_ = in;
   if (!in) {
-    ssize_t n = do_splice(fd, pipe_fd, len, in);
+    ssize_t n = splice_socket(fd, pipe_fd, len, in);
     if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       op.kind_ = OpKind::kSplice;
       op.fd_ = fd;
@@ -347,7 +339,7 @@ void UringLoop::finish_splice(Op& op, int res) {
     deliver(op, res < 0 ? res : -ECANCELED, false);
     return;
   }
-  ssize_t n = do_splice(op.fd_, op.pipe_fd_, op.len_, op.splice_in_);
+  ssize_t n = splice_socket(op.fd_, op.pipe_fd_, op.len_, op.splice_in_);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     io_uring_prep_poll_add(sqe_for(op, OpKind::kSplice, op.fd_), op.fd_, op.splice_in_ ? POLLIN : POLLOUT);
     return;
