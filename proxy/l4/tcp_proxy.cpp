@@ -415,11 +415,11 @@ bool TcpSession::start_splice(Direction& d) {
   return true;
 }
 
-// The pipe is empty here. While the receiver takes every move whole the
-// batch is the pipe; once it falls behind, limits.buffer bounds what waits.
+// The pipe is empty here, and takes what the queue would (read_limit): the
+// whole pipe while the receiver takes every move whole, limits.buffer once
+// it falls behind.
 void TcpSession::splice_in(Direction& d) {
-  env_->loop->splice(d.recv, d.from, d.pipe.w, d.keeps_up ? d.pipe.cap : std::min<size_t>(high_water_, d.pipe.cap),
-                     true);
+  env_->loop->splice(d.recv, d.from, d.pipe.w, std::min<size_t>(read_limit(d), d.pipe.cap), true);
 }
 
 void TcpSession::on_splice_in(Direction& d, int res) {
