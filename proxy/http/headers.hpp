@@ -21,6 +21,8 @@ namespace portico::http {
 
 class HeaderSet {
  public:
+  // Bound on max_fields (listeners' limits.headers allows at most 1000).
+  static constexpr uint32_t kMaxFields = 1024;
   explicit HeaderSet(uint32_t max_fields = 128, size_t scratch_bytes = 4096);
 
   void clear();  // drops fields and scratch: views from store() die
@@ -47,6 +49,9 @@ class HeaderSet {
 
   // Copies the concatenation of parts into the scratch arena; nullopt when full.
   std::optional<std::string_view> store(std::initializer_list<std::string_view> parts);
+  // Stores the list "v1, v2, ..., last": the OWS-trimmed, non-empty values of every
+  // `name` field in order, then `last` (a list header merged and appended to).
+  std::optional<std::string_view> store_list(std::string_view name, std::string_view last);
 
  private:
   std::unique_ptr<HeaderField[]> fields_;

@@ -115,19 +115,4 @@ inline std::optional<std::string_view> find_header(std::span<const HeaderField> 
   return std::nullopt;
 }
 
-// True when any `name` field's comma-separated value contains `token` (case-insensitive).
-inline bool header_has_token(std::span<const HeaderField> fields, std::string_view name,
-                             std::string_view token) {
-  bool found = false;
-  for (const auto& f : fields) {
-    if (!iequals(f.name, name)) continue;
-    for_each_list_element(f.value, [&](std::string_view e) {
-      if (iequals(e, token)) found = true;
-      return !found;
-    });
-    if (found) return true;
-  }
-  return false;
-}
-
 }  // namespace portico::http

@@ -40,6 +40,41 @@ TEST_CASE("hop-by-hop fields and those named by Connection are removed") {
   CHECK(lines(h) == std::vector<std::string>{"Host: a", "Accept: */*"});
 }
 
+TEST_CASE("Connection names: every field of a named name goes, whatever the order and case") {
+  HeaderSet h;
+  h.add("X-B", "1");
+  h.add("x-a", "2");
+  h.add("Accept", "*/*");
+  h.add("X-A", "3");
+  h.add("Connection", " X-A ,x-b,, X-A,x-missing");
+  h.add("X-AB", "kept: a longer name with a named prefix");
+  h.add("X", "kept: a shorter one");
+  h.add("Content-Length", "0");
+  h.add("connection", "content-length, X-b");
+  h.add("x-b", "4");
+  REQUIRE(strip_hop_by_hop(h, false));
+  CHECK(lines(h) == std::vector<std::string>{"Accept: */*", "X-AB: kept: a longer name with a named prefix",
+                                             "X: kept: a shorter one", "Content-Length: 0"});
+}
+
+TEST_CASE("a Connection list of thousands of tokens names each field once") {
+  // Many fields, a list far longer than the fields (a repeated name, names of
+  // no field): the outcome is the same as for a short list.
+  HeaderSet h(HeaderSet::kMaxFields, 1 << 16);
+  std::vector<std::string> names;
+  for (int i = 0; i < 200; ++i) names.push_back("X-" + std::to_string(i));
+  for (const auto& n : names) h.add(n, "v");
+  std::string list;
+  for (int i = 0; i < 5000; ++i) list += (i % 3 == 0 ? "x-7," : i % 3 == 1 ? "X-150, " : "nope,");
+  h.add("Connection", list);
+  h.add("x-7", "again");
+  REQUIRE(strip_hop_by_hop(h, false));
+  CHECK(h.size() == 198);
+  CHECK_FALSE(h.get("x-7"));
+  CHECK_FALSE(h.get("x-150"));
+  CHECK(h.get("x-8") == "v");
+}
+
 TEST_CASE("tunnelling keeps Upgrade and puts Connection: upgrade back") {
   HeaderSet h;
   h.add("Host", "a");
