@@ -1537,6 +1537,11 @@ void HttpConnection::on_response_head() {
   }
   status_ = h.status;
   if (upgrade_requested_ && !h.switching_protocols) keep_alive_ = false;  // the client may already be sending
+  // The origin answers before the request body has ended (an upload it
+  // refuses): the rest of that body will never belong to an exchange, so this
+  // response is the connection's last, and its head must say so (RFC 9112 9.6).
+  // Deciding once the response has ended would be too late for the client.
+  if (req_ != Req::kComplete && !h.switching_protocols) keep_alive_ = false;
   if (env_->draining && !h.switching_protocols) keep_alive_ = false;  // drain began while it was in flight
   HeaderSet& hs = http_->headers;
   hs.clear();
@@ -1584,7 +1589,6 @@ void HttpConnection::on_response_complete() {
   const ResponseHead& h = resp_parser_->head();
   bool reusable = h.keep_alive && req_ == Req::kComplete && request_sent_ && up_in_.empty() && !up_eof_ &&
                   up_->queued() == 0;
-  if (req_ != Req::kComplete) keep_alive_ = false;  // the origin answered before the body ended
   release_upstream(reusable);
   resp_ = Resp::kDone;
   if (close_delimited_) close_after_flush_ = true;

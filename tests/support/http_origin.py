@@ -236,6 +236,19 @@ class HttpOrigin(TcpServer):
             n_on_conn += 1
             req = OriginRequest(index, method, target, version, headers)
             req.chunked = "chunked" in (header(headers, "Transfer-Encoding") or "").lower()
+            if req.path.endswith("/early"):
+                # An origin refusing an upload: the final answer goes before the
+                # body is read (then the body is read and dropped, and the
+                # connection goes on).
+                self.simple(conn, req, 413, b"refused early\n", [], "text/plain")
+                with self.lock:
+                    self.requests.append(req)
+                try:
+                    req.body_len = iter_body(r, headers, False, lambda b: None)
+                except TestFailure:
+                    return  # the proxy gave up on the rest of the body, and the connection
+                self._count(len(raw) + req.body_len)
+                continue
             if not req.path.endswith("/ws"):
                 h = hashlib.sha256()
                 keep = bytearray()
