@@ -309,7 +309,13 @@ int MessageParser::on_method_complete(llhttp_t* p) {
   return 0;
 }
 int MessageParser::on_url_complete(llhttp_t* p) {
-  self(p)->facts_.target = self(p)->take_element();
+  MessageParser* m = self(p);
+  m->facts_.target = m->take_element();
+  // A fragment is never part of a request target (RFC 9112 3.2): routing
+  // would see the path before '#' and an origin might take the rest as path
+  // ("/public#/../admin"). Refused, as HAProxy does.
+  if (m->facts_.target.find('#') != std::string_view::npos)
+    return m->fail_cb(m->default_status_, "fragment in request target");
   return 0;
 }
 int MessageParser::on_status_complete(llhttp_t* p) {

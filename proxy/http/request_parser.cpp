@@ -18,13 +18,11 @@ void split_target(std::string_view target, std::string_view* path, std::string_v
     size_t scheme_end = t.find("://");
     if (scheme_end != std::string_view::npos) {
       t.remove_prefix(scheme_end + 3);
-      size_t end = t.find_first_of("/?#");
+      size_t end = t.find_first_of("/?");
       if (authority) *authority = t.substr(0, end);
       t = end == std::string_view::npos ? std::string_view() : t.substr(end);
     }
   }
-  size_t hash = t.find('#');
-  if (hash != std::string_view::npos) t = t.substr(0, hash);
   size_t q = t.find('?');
   std::string_view p = t.substr(0, q);
   if (p.empty()) p = "/";

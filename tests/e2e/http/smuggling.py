@@ -50,6 +50,7 @@ VECTORS = [
     ("no Host", b"GET /a HTTP/1.1\r\nX-A: 1\r\n\r\n", {400}),
     ("two Hosts", b"GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", {400}),
     ("space in target", b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", {400}),
+    ("fragment in target", b"GET /a#/../admin HTTP/1.1\r\nHost: x\r\n\r\n", {400}),
     ("bad version", b"GET /a HTTP/1.x\r\nHost: x\r\n\r\n", {400, 505}),
 ]
 

@@ -285,6 +285,14 @@ TEST_CASE("absolute-form targets give host and path; asterisk-form only for OPTI
   CHECK(status_of("GET * HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
 }
 
+TEST_CASE("a fragment in the target is refused in every form") {
+  CHECK(status_of("GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+  CHECK(status_of("GET /public#/../admin HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+  CHECK(status_of("GET /a?q=1#b HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+  CHECK(status_of("GET http://h/a#b HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+  CHECK(status_of("GET /a%23b HTTP/1.1\r\nHost: h\r\n\r\n") == 0);  // encoded: an ordinary byte
+}
+
 TEST_CASE("finish() says whether EOF cut a request") {
   RequestParser p(Limits{});
   CHECK(p.finish().event == ParseEvent::kNeedMore);
