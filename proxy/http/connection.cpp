@@ -1560,6 +1560,7 @@ void HttpConnection::on_response_head() {
   }
   chunked_down_ = down == BodyKind::kChunked;
   if (!h.switching_protocols) ok = ok && set_framing(hs, down, h.content_length);
+  if (h.status == 204) hs.remove("content-length");  // never on a 204 (RFC 9110 8.6)
   ok = ok && apply_transform(hs, entry_->route->response_headers);
   if (!keep_alive_ && !h.switching_protocols) ok = ok && hs.set("Connection", "close");
   if (parser_->head().version_minor == 0 && keep_alive_ && !close_delimited_) ok = ok && hs.set("Connection", "keep-alive");

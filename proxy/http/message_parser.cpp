@@ -309,13 +309,7 @@ int MessageParser::on_method_complete(llhttp_t* p) {
   return 0;
 }
 int MessageParser::on_url_complete(llhttp_t* p) {
-  MessageParser* m = self(p);
-  m->facts_.target = m->take_element();
-  // A fragment is never part of a request target (RFC 9112 3.2): routing
-  // would see the path before '#' and an origin might take the rest as path
-  // ("/public#/../admin"). Refused, as HAProxy does.
-  if (m->facts_.target.find('#') != std::string_view::npos)
-    return m->fail_cb(m->default_status_, "fragment in request target");
+  self(p)->facts_.target = self(p)->take_element();
   return 0;
 }
 int MessageParser::on_status_complete(llhttp_t* p) {
@@ -398,6 +392,10 @@ int MessageParser::request_head_complete() {
   // Request target forms: origin ("/..."), absolute ("http://a/b"), asterisk ("*").
   std::string_view t = f.target;
   if (t.empty()) return fail_cb(400, "empty request target");
+  // A fragment is never part of a request target (RFC 9112 3.2): routing
+  // would see the path before '#' and an origin might take the rest as path
+  // ("/public#/../admin"). Refused, as HAProxy does.
+  if (t.find('#') != std::string_view::npos) return fail_cb(400, "fragment in request target");
   if (t[0] != '/') {
     if (t == "*") {
       if (parser_.method != HTTP_OPTIONS) return fail_cb(400, "asterisk-form outside OPTIONS");
@@ -407,7 +405,7 @@ int MessageParser::request_head_complete() {
       if (scheme_end == std::string_view::npos || !(iequals(scheme, "http") || iequals(scheme, "https")))
         return fail_cb(400, "invalid request target");
       std::string_view rest = t.substr(scheme_end + 3);
-      std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+      std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
       if (authority.empty() || !valid_host(authority) || authority.find('@') != std::string_view::npos)
         return fail_cb(400, "invalid authority in request target");
     }
@@ -435,10 +433,13 @@ int MessageParser::response_head_complete() {
   if (head_request_ || interim || status == 204 || status == 304) {
     parser_.flags |= F_SKIPBODY;  // what returning 1 from on_headers_complete does
     f.body = BodyKind::kNone;
+  } else if (f.te_unknown) {
+    // A coding other than chunked (gzip, ...) would reach the client
+    // undecoded and unlabelled once the hop-by-hop Transfer-Encoding is
+    // replaced by portico's own framing: refused, as nginx does.
+    return fail_cb(502, "unsupported transfer coding from upstream");
   } else if (parser_.flags & F_CHUNKED) {
     f.body = BodyKind::kChunked;
-  } else if (parser_.flags & F_TRANSFER_ENCODING) {
-    f.body = BodyKind::kUntilClose;  // RFC 9112 6.3: chunked not final
   } else if (parser_.flags & F_CONTENT_LENGTH) {
     f.body = BodyKind::kLength;
     f.content_length = parser_.content_length;

@@ -2,6 +2,7 @@
 """Responses without bodies: HEAD (proxied, local, static), 204 and 304 from
 the origin reach the client with no body bytes (a following request on the
 same connection parses cleanly), HEAD keeps Content-Length."""
+import base64
 import os
 import sys
 
@@ -54,6 +55,15 @@ def run(t: TestContext) -> None:
             extra = b""
         check(extra == b"" and not c.reader.buf, f"stray bytes after the responses: {extra!r}")
     check(origin.accepted == 1, f"origin connections: {origin.accepted} (bodiless responses broke reuse)")
+    # An origin's Content-Length on a 204 is not passed on (RFC 9110 8.6), and
+    # the connection goes on.
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        r = c.request("GET", "/raw?r=" + base64.urlsafe_b64encode(
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n").decode())
+        check(r.status == 204 and r.header("Content-Length") is None and r.header("X-A") == "1",
+              f"204 with the origin's Content-Length: {r.status} {r.headers}")
+        r = c.request("GET", "/echo?after204")
+        check(r.status == 200, f"request after the 204: {r.status}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ never answers is a 504 at the route's timeout, or at the cluster's
 response_timeout without one; a connect that hangs is a 504 at the cluster's
 connect_timeout; a backend that closes without answering, or answers
 garbage, or a malformed/ambiguous response (CL+TE, differing CLs, obs-fold,
-bare LF, bad chunk, bad status) is a 502. Each error response closes the
+bare LF, bad chunk, bad status, a transfer coding other than chunked) is a 502. Each error response closes the
 client connection."""
 import base64
 import os
@@ -62,6 +62,9 @@ def run(t: TestContext) -> None:
            "bad chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
            "bad status": b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
            "space before colon": b"HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n",
+           # would reach the client undecoded and unlabelled once reframed
+           "TE gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8bzz",
+           "TE gzip, chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nzz\r\n0\r\n\r\n",
            "short body": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"}
     for name, raw in bad.items():
         with HttpClient(("127.0.0.1", port), timeout=5) as c:
