@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_bench  # noqa: E402
 import l4  # noqa: E402
 import tls_bench  # noqa: E402
-from harness import (Failed, Procs, first_error, free_port, listening,  # noqa: E402
+from harness import (Failed, Procs, free_port, listening,  # noqa: E402
                      machine_info, run_json, tail, wait_for_quiet, write_report)
 
 TESTS = {  # name: (what, unit, target ratio to the reference, what the target is)
@@ -55,18 +55,6 @@ def rows_for(test):
     if test in REFERENCES:
         rows.append(("haproxy", "haproxy"))
     return rows
-
-
-def start(args, procs, name, port, argv, env=None):
-    slug = name.replace(" ", "-")
-    p = procs.start(["taskset", "-c", str(args.proxy_core), *argv], f"{args.tmp}/{slug}.log", env=env)
-    deadline = time.monotonic() + 5
-    while not listening(port):
-        if p.poll() is not None or time.monotonic() > deadline:
-            procs.stop(p)
-            raise Failed(f"{name} did not start: {first_error(p.log_path) or 'not listening after 5 s'}")
-        time.sleep(0.05)
-    return p
 
 
 def write(args, name, text):
@@ -153,7 +141,8 @@ def one_run(args, procs, test, name, kind, ctx):
         raise Failed("portico not built")
     port = free_port()
     argv, env = server_argv(args, test, name, kind, port, ctx)
-    p = start(args, procs, f"{test} {name}", port, argv, env)
+    p = tls_bench.run_server(args, procs, f"{test} {name}", port, argv,
+                             f"{args.tmp}/{test}-{name.replace(' ', '-')}.log", env)
     try:
         time.sleep(0.3)
         if test in ("http", "tls_ka", "l4_storm"):  # warm up: connections, pools, caches

@@ -190,8 +190,9 @@ def measure(p, fn):
             "other_pct": 100 * other / secs}
 
 
-def run_server(args, procs, name, port, argv, log):
-    p = procs.start(["taskset", "-c", str(args.proxy_core), *argv], log)
+def run_server(args, procs, name, port, argv, log, env=None):
+    """Starts argv pinned to the proxy core; returns it once it listens on port."""
+    p = procs.start(["taskset", "-c", str(args.proxy_core), *argv], log, env=env)
     deadline = time.monotonic() + 5
     while not listening(port):
         if p.poll() is not None or time.monotonic() > deadline:
