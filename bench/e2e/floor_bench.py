@@ -218,9 +218,11 @@ def markdown(results, info, params, started):
             lines.append(f"| {name} | failed: {why} | | | | |")
         floor = next((r for r in res["rows"] if r["name"] == "floor"), None)
         if floor and "vs_ref" in floor:
-            verdict = "below" if floor["vs_ref"] < target else "at or above"
-            lines += ["", f"The floor reaches {floor['vs_ref']:.2f}x the reference: {verdict} the "
-                      f"{target}x target."]
+            reach = round(floor["vs_ref"], 2)
+            verdict = ("below it: no server can reach the target here" if reach < target else
+                       "so only a server that costs no more than the floor reaches the target" if reach == target else
+                       "above it: the target is within reach")
+            lines += ["", f"The floor reaches {reach:.2f}x the reference against a {target}x target, {verdict}."]
         lines.append("")
     return "\n".join(lines)
 
