@@ -72,6 +72,23 @@ HttpWorker::HttpWorker(io::Loop* loop, const conf::AccessLog& log)
 
 RandomSource HttpWorker::rng() { return RandomSource{&splitmix, &rng_state}; }
 
+void HttpWorker::fit_heads(const Limits& l) {
+  // What portico adds to a head: forwarding fields, Via, X-Request-Id, framing,
+  // the client-certificate subject, and a route's header transforms.
+  constexpr uint32_t kAddedFields = 64;
+  constexpr size_t kAddedBytes = 16 * 1024;
+  uint32_t fields = std::min<uint32_t>(l.headers + kAddedFields, HeaderSet::kMaxFields);
+  // Merged lists (X-Forwarded-For, Via) can be as long as the section itself.
+  size_t store = l.header_bytes + kAddedBytes;
+  if (fields > headers.capacity() || store > headers.store_capacity())
+    headers = HeaderSet(std::max(fields, headers.capacity()), std::max(store, headers.store_capacity()));
+  size_t head = l.start_line + 2 * l.header_bytes + kAddedBytes;
+  if (head > scratch_size) {
+    scratch.reset(new char[head]);
+    scratch_size = head;
+  }
+}
+
 namespace {
 template <class P>
 std::unique_ptr<P> take_parser(std::vector<std::unique_ptr<P>>& free, const Limits& l) {
@@ -1168,6 +1185,7 @@ void HttpConnection::start_proxy(const RouteTable::Entry& e) {
   }
   hash_ = hash_key();
   // Build the upstream request head once; kept for a retry.
+  http_->fit_heads(parser_->limits());
   HeaderSet& hs = http_->headers;
   hs.clear();
   bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, upgrade_requested_);

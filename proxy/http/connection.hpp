@@ -65,6 +65,11 @@ struct HttpWorker {
   HeaderSet headers;               // scratch for one head at a time
   std::unique_ptr<char[]> scratch; // serialised heads
   size_t scratch_size = 64 * 1024;
+  // Grows `headers` and `scratch` so that a head within `l` (as the parser
+  // lets it through), plus what portico adds, can be rewritten and forwarded.
+  // Sized for the defaults at start; a listener with larger limits grows them
+  // once, on its first proxied request.
+  void fit_heads(const Limits& l);
   uint64_t rng_state;
   RandomSource rng();
 

@@ -21,8 +21,9 @@ namespace portico::http {
 
 class HeaderSet {
  public:
-  // Bound on max_fields (listeners' limits.headers allows at most 1000).
-  static constexpr uint32_t kMaxFields = 1024;
+  // Bound on max_fields: listeners' limits.headers (at most 1000) plus what
+  // portico adds (HttpWorker::fit_heads).
+  static constexpr uint32_t kMaxFields = 1088;
   explicit HeaderSet(uint32_t max_fields = 128, size_t scratch_bytes = 4096);
 
   void clear();  // drops fields and scratch: views from store() die
@@ -46,6 +47,8 @@ class HeaderSet {
   std::span<const HeaderField> fields() const { return {fields_.get(), count_}; }
   std::span<HeaderField> mutable_fields() { return {fields_.get(), count_}; }
   size_t size() const { return count_; }
+  uint32_t capacity() const { return cap_; }
+  size_t store_capacity() const { return scratch_cap_; }
 
   // Copies the concatenation of parts into the scratch arena; nullopt when full.
   std::optional<std::string_view> store(std::initializer_list<std::string_view> parts);

@@ -3,7 +3,7 @@
 chunked), a request line over limits.request_line 414, a head over
 limits.header_bytes and more than limits.headers fields 431; each closes the
 connection and nothing reaches the origin; requests just inside the limits
-are proxied. A client that goes on sending its over-limit body still reads
+are proxied, at the largest limits the config accepts too. A client that goes on sending its over-limit body still reads
 the whole 413 (lingering close: no reset destroys the response)."""
 import os
 import socket
@@ -19,16 +19,20 @@ BODY = 4096
 LINE = 512
 HEAD = 2048
 FIELDS = 10
+MAX_FIELDS = 1000  # the largest limits.headers the config accepts
 
 
 def run(t: TestContext) -> None:
     origin = t.add(HttpOrigin(name="origin"))
     port = t.port()
+    wide = t.port()
     cfg = http_config(
         listeners=f'  - {{ name: web, bind: "127.0.0.1:{port}", protocol: http, routes: [ {{ cluster: app }} ], '
-                  f'limits: {{ body: {BODY}, request_line: {LINE}, header_bytes: {HEAD}, headers: {FIELDS} }} }}',
+                  f'limits: {{ body: {BODY}, request_line: {LINE}, header_bytes: {HEAD}, headers: {FIELDS} }} }}\n'
+                  f'  - {{ name: wide, bind: "127.0.0.1:{wide}", protocol: http, routes: [ {{ cluster: app }} ], '
+                  f'limits: {{ header_bytes: 1MiB, headers: {MAX_FIELDS} }} }}',
         clusters=f'  - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}')
-    t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
+    t.start_portico(cfg, [ListenerSpec("127.0.0.1", port), ListenerSpec("127.0.0.1", wide)])
 
     def chunked(n: int) -> bytes:
         return b"".join(b"100\r\n" + b"c" * 256 + b"\r\n" for _ in range(n // 256)) + b"0\r\n\r\n"
@@ -105,6 +109,19 @@ def run(t: TestContext) -> None:
         c.send(f"GET /a HTTP/1.1\r\nHost: x\r\n{fields_ok}\r\n".encode())
         r = c.response()
         check(r.status == 200, f"{FIELDS} header fields: {r.status}")
+    # The largest limits the config accepts are honoured: a head with as many
+    # fields as limits.headers allows is forwarded whole (portico's own
+    # rewriting buffers grow to fit it), one more is a 431.
+    many = "".join(f"X-Many-{i}: {i}\r\n" for i in range(MAX_FIELDS - 1))  # + Host
+    with HttpClient(("127.0.0.1", wide), timeout=5) as c:
+        c.send(f"GET /echo HTTP/1.1\r\nHost: x\r\n{many}\r\n".encode())
+        r = c.response()
+        check(r is not None and r.status == 200, f"{MAX_FIELDS} fields on the wide listener: {r and r.status}")
+        got = [v for k, v in r.json()["headers"] if k.startswith("X-Many-")]
+        check(got == [str(i) for i in range(MAX_FIELDS - 1)], f"fields reaching the origin: {len(got)}")
+        c.send(f"GET /echo HTTP/1.1\r\nHost: x\r\n{many}X-One-More: 1\r\n\r\n".encode())
+        r = c.response()
+        check(r is not None and r.status == 431, f"{MAX_FIELDS + 1} fields: {r and r.status}")
 
 
 if __name__ == "__main__":
