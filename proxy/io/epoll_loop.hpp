@@ -39,6 +39,10 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
     bool readable = false;
     bool writable = false;
     bool hup = false;  // peer closed (RDHUP/HUP/ERR seen): read until EOF
+    // The peer's FIN was in, with no error, at the last wake-up: a short read
+    // then drained everything before it, so the next read is EOF (see kRecv).
+    bool fin = false;
+    bool eof_next = false;  // that next read: completes with 0, no system call
     // The last write-side wake-up: EPOLLOUT without EPOLLERR settles a pending
     // connect as connected; anything else asks connect() for the outcome.
     bool out_clean = false;

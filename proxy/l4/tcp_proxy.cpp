@@ -87,6 +87,12 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   void on_splice_out(Direction& d, int res);
   void arm_recv(Direction& d) { env_->loop->recv(d.recv, d.from); }
   void send_front(Direction& d);
+  void before_write(const Direction& d) {
+    if (nodelay_due_ && d.to == upstream_fd_) {
+      io::set_nodelay(upstream_fd_);
+      nodelay_due_ = false;
+    }
+  }
   void maybe_resume(Direction& d);
   // Bytes a direction may queue before it stops reading (see kBatchBytes).
   size_t read_limit(const Direction& d) const {
@@ -131,6 +137,10 @@ class TcpSession final : public Session, private io::OpHandler, private io::Time
   bool connected_ = false;
   bool closing_ = false;
   bool reset_ = false;
+  // TCP_NODELAY on the upstream socket is set before the first write to it,
+  // not at connect: Nagle only ever holds back writes, and a session whose
+  // client never sends (server-speaks-first, a probe, a storm) saves the call.
+  bool nodelay_due_ = false;
   uint8_t pp_[kProxyV1Max + 1];  // the PROXY header to send upstream first
   size_t pp_len_ = 0;
   std::unique_ptr<TlsPipe> tls_;
@@ -225,7 +235,7 @@ void TcpSession::on_connected(int res) {
   connected_ = true;
   if (pp_len_ > 0) io::append(env_->loop->pool(), down_.queue, pp_, pp_len_), send_front(down_);
   cluster_->connected(lease_);
-  if (lease_.address().family() != AF_UNIX) io::set_nodelay(upstream_fd_);
+  nodelay_due_ = lease_.address().family() != AF_UNIX;
   last_activity_ = env_->loop->now();
   env_->loop->timers().arm(timer_, deadline());
   arm_recv(down_);
@@ -344,6 +354,7 @@ void TcpSession::send_front(Direction& d) {
   // for it and send data and FIN in one segment (one packet and one wake-up
   // of the peer fewer; the shutdown or close pushes it out).
   const bool fin_next = d.eof && !encrypted(d) && d.sending == outq(d).bytes();
+  before_write(d);
   env_->loop->sendmsg(d.send, d.to, &d.msg, fin_next ? MSG_MORE : 0);
 }
 
@@ -460,6 +471,7 @@ void TcpSession::on_splice_out(Direction& d, int res) {
 
 void TcpSession::splice_out(Direction& d) {
   d.sending = d.in_pipe;
+  before_write(d);
   env_->loop->splice(d.send, d.to, d.pipe.r, d.in_pipe, false);
 }
 
