@@ -195,6 +195,68 @@ TEST_CASE("loop: a connect whose peer already answered and closed completes, the
   }
 }
 
+TEST_CASE("loop: data that came with the peer's FIN is delivered whole, then EOF, whatever its size") {
+  // epoll completes the EOF without a recv() when a short read follows the
+  // FIN's wake-up: a read that fills the buffer exactly must still read on,
+  // and so must one that came before the FIN did.
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    for (size_t size : {size_t{1}, size_t{4095}, size_t{4096}, size_t{8192}, size_t{10000}}) {
+      for (bool fin_later : {false, true}) {
+        auto loop = make(be);
+        if (!loop) continue;
+        CAPTURE(loop->name());
+        CAPTURE(size);
+        CAPTURE(fin_later);
+        sockaddr_in a{};
+        int lfd = loopback_listener(a);
+        REQUIRE(lfd >= 0);
+        std::string err;
+        int cfd = open_socket(AF_INET, SOCK_STREAM, err);
+        int rc = ::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        REQUIRE((rc == 0 || errno == EINPROGRESS));
+        int sfd = -1;
+        for (int i = 0; i < 200 && sfd < 0; ++i) {
+          sfd = ::accept(lfd, nullptr, nullptr);
+          if (sfd < 0) ::usleep(1000);
+        }
+        REQUIRE(sfd >= 0);
+        std::string payload(size, 'p');
+        for (size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + i % 26);
+        REQUIRE(::send(sfd, payload.data(), payload.size(), 0) == static_cast<ssize_t>(size));
+        if (!fin_later) ::shutdown(sfd, SHUT_WR);
+        Collector rd;
+        rd.loop = loop.get();
+        Op recv_op(&rd, 0);
+        loop->recv(recv_op, cfd);
+        spin(*loop, 5);
+        if (fin_later) {
+          CHECK(recv_op.armed());
+          CHECK(rd.data == payload);
+          ::shutdown(sfd, SHUT_WR);
+          spin(*loop, 5);
+        }
+        CHECK(rd.data == payload);
+        CHECK_FALSE(recv_op.armed());
+        CHECK(rd.last_res == 0);
+        CHECK(rd.finals == 1);
+        // The socket stays at EOF for a new read, and the other direction works.
+        Op again(&rd, 1);
+        loop->recv(again, cfd);
+        spin(*loop, 3);
+        CHECK_FALSE(again.armed());
+        CHECK(rd.last_res == 0);
+        CHECK(::send(cfd, "z", 1, MSG_NOSIGNAL) == 1);
+        char z = 0;
+        CHECK(::recv(sfd, &z, 1, 0) == 1);
+        CHECK(z == 'z');
+        ::close(sfd);
+        loop->close(cfd);
+        loop->close(lfd);
+      }
+    }
+  }
+}
+
 TEST_CASE("loop: connect to a closed port completes with ECONNREFUSED") {
   for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
     auto loop = make(be);
