@@ -241,6 +241,12 @@ ParseResult MessageParser::parse(std::string_view input) {
       if (guard_error) return fail(guard_error, pos);
       if (guarded && guard_.done)  // llhttp and the guard disagree on the head end
         return fail({default_status_, "malformed message head"}, pos);
+      // A request line ended without a version: HTTP/0.9. llhttp learns that
+      // only from the next byte, which a 0.9 client never sends (it waits for
+      // the answer): refuse it now, as the complete head would be (505),
+      // rather than at the header timeout.
+      if (type_ == HTTP_REQUEST && phase_ == Phase::kHead && guard_.line_index > 0 && facts_.version.empty())
+        return fail({505, "HTTP/0.9 request (no version)"}, pos);
       if (pos < total) continue;  // cannot happen (HPE_OK consumes all), be safe
       return ParseResult{ParseEvent::kNeedMore, pos, {}, {}};
     }

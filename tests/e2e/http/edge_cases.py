@@ -4,7 +4,8 @@ lost response (found by an adversarial sweep with an ASan build):
 - an Upgrade offer portico does not take (h2c; any upgrade to a local route)
   is answered as plain HTTP and the connection keeps serving;
 - a malformed request pipelined after a good one gets its 400 after the 200
-  (not a reset that destroys both); an unfinished one its 408;
+  (not a reset that destroys both); an unfinished one its 408; an HTTP/0.9
+  request line its 505 at once, not at the header timeout;
 - a bad chunked body on a route portico answers itself: the answer still
   arrives, then the connection closes (no bare reset);
 - a static file and a fixed response pipelined, then the client's
@@ -154,6 +155,14 @@ def run(t: TestContext) -> None:
         data, how = read_to_eof(s)
         check(statuses(data) == [200, 408] and how == "eof", f"good + unfinished: {statuses(data)} then {how}")
         check(time.monotonic() - t0 < 4, "408 came late")
+
+    # --- an HTTP/0.9 request line: refused at once (505), not left to the header timeout (408)
+    for sent in (b"GET /\r\n", b"GET /respond HTTP/1.1\r\nHost: x\r\n\r\nGET /\r\n"):
+        with conn() as s:
+            s.sendall(sent)
+            data, how = read_to_eof(s)  # a 408 would mean it waited for the header timeout
+            want = [505] if sent.startswith(b"GET /\r") else [200, 505]
+            check(statuses(data) == want and how == "eof", f"HTTP/0.9 {sent!r}: {statuses(data)} then {how}")
 
     # --- a bad chunked body on routes portico answers itself
     for target, want in (("/respond", 200), ("/st/a.txt", 405)):

@@ -185,6 +185,40 @@ TEST_CASE("smuggling vectors are refused with the right status") {
   }
 }
 
+TEST_CASE("an HTTP/0.9 request line is refused at its end, not at the header timeout") {
+  // A 0.9 client sends "GET /path\r\n" and waits: nothing more comes.
+  for (std::string line : {"GET /\r\n", "HEAD /index.html\r\n", "\r\nGET /\r\n"}) {
+    CAPTURE(line);
+    RequestParser p(Limits{});
+    ParseResult r{};
+    for (size_t i = 0; i < line.size(); ++i) {  // byte by byte: no earlier answer either
+      r = p.parse(std::string_view(line).substr(i, 1));
+      if (i + 1 < line.size()) REQUIRE(r.event == ParseEvent::kNeedMore);
+    }
+    REQUIRE(r.event == ParseEvent::kError);
+    CHECK(r.error.status == 505);
+  }
+  // A complete 1.x request line still waits for its headers.
+  for (std::string line : {"GET / HTTP/1.1\r\n", "GET / HTTP/1.0\r\n", "GET /a%20b HTTP/1.1\r\nHost: h\r\n"}) {
+    CAPTURE(line);
+    RequestParser p(Limits{});
+    CHECK(p.parse(line).event == ParseEvent::kNeedMore);
+  }
+  // The same in a pipeline: the second request is 0.9.
+  RequestParser p(Limits{});
+  std::string two = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b\r\n";
+  ParseResult r = p.parse(two);
+  REQUIRE(r.event == ParseEvent::kHead);
+  size_t used = r.consumed;
+  for (int i = 0; i < 4 && r.event != ParseEvent::kError; ++i) {
+    r = p.parse(std::string_view(two).substr(used));
+    used += r.consumed;
+    if (r.event == ParseEvent::kMessageComplete) p.reset();
+  }
+  CHECK(r.event == ParseEvent::kError);
+  CHECK(r.error.status == 505);
+}
+
 TEST_CASE("every error is sticky and reports nothing consumed afterwards") {
   RequestParser p(Limits{});
   ParseResult r = p.parse("GET / HTTP/1.1\r\nHost : h\r\n\r\n");
