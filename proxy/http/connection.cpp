@@ -279,6 +279,7 @@ class HttpConnection final : private io::OpHandler,
   // upstream response
   void pump_upstream();
   void on_response_head();
+  void forward_interim(const ResponseHead& h);
   void on_response_complete();
   // ---- clusters (load balancing, retries, circuit breakers) ----
   void upstream_failed(int status, const char* why);
@@ -1542,7 +1543,10 @@ void HttpConnection::pump_upstream() {
 
 void HttpConnection::on_response_head() {
   const ResponseHead& h = resp_parser_->head();
-  if (h.interim()) return;  // 100 Continue etc.: we answered Expect ourselves
+  if (h.interim()) {
+    forward_interim(h);
+    return;
+  }
   if (h.switching_protocols && !upgrade_requested_) {
     upstream_failed(502, "unexpected 101 from upstream");
     return;
@@ -1592,6 +1596,24 @@ void HttpConnection::on_response_head() {
   head_sent_ = true;
   resp_ = Resp::kBody;
   arm_deadline();
+}
+
+// An origin's 1xx before its final response. A proxy passes them on (RFC 9110
+// 15.2), as HAProxy does: 103 Early Hints lets a browser fetch what the page
+// will need while the origin still works on it. Not to an HTTP/1.0 client,
+// which knows no 1xx; and not 100 Continue, which portico answered itself
+// (the Expect was not forwarded). Hop-by-hop fields go, as from any head;
+// the route's response_headers are for the final response. A 1xx commits
+// nothing: a retry or a 502 may still follow it.
+void HttpConnection::forward_interim(const ResponseHead& h) {
+  if (h.status == 100 || parser_->head().version_minor < 1) return;
+  HeaderSet& hs = http_->headers;
+  hs.clear();
+  bool ok = hs.assign(h.headers) && strip_hop_by_hop(hs, false);
+  auto size = ok ? serialize_response_head({http_->scratch.get(), http_->scratch_size}, h.status, h.reason, hs.fields())
+                 : std::nullopt;
+  if (!size) return;  // cannot be larger than the final head may be: dropped, as before
+  out(std::string_view(http_->scratch.get(), *size));
 }
 
 void HttpConnection::out_chunk(std::string_view data) {
