@@ -51,9 +51,14 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge
   op.has_preset_ = false;
   op.buf_ = nullptr;
   FdState& st = state(fd);
+  const bool needs_out_edge = !reader && wait_for_edge;
   if (!st.registered) {
+    // EPOLLOUT only once a writer has to wait (a connect, or a write that
+    // found the socket full): a fresh socket is writable, so asking for it
+    // up front costs a wake-up per connection that tells nothing new, and
+    // so would every later state change on it (FIN_WAIT2 after our FIN).
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (needs_out_edge ? EPOLLOUT : 0u);
     ev.data.fd = fd;
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
       // Not pollable (or bad fd): complete with the error.
@@ -63,8 +68,11 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge
       return;
     }
     st.registered = true;
+    st.out = needs_out_edge;
     st.readable = false;
     st.writable = true;  // optimistic: a fresh socket can usually be written
+  } else if (needs_out_edge) {
+    want_out(fd, st);
   }
   Op*& slot = reader ? st.reader : st.writer;
   if (slot != nullptr && slot != &op) {
@@ -80,6 +88,23 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge
     if (!reader) st.out_clean = false;
   }
   if (reader ? st.readable : st.writable) enqueue(op);
+}
+
+// A writer is about to wait for the writable edge: make sure it is asked
+// for. Once added, EPOLLOUT stays (edge-triggered, it only reports changes),
+// so a connection pays this call at most once, and only if it ever waits.
+// epoll re-polls the socket on a change, so room that came back between the
+// EAGAIN and this call still raises the event.
+void EpollLoop::want_out(int fd, FdState& st) {
+  if (st.out || !st.registered) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0) {
+    LOG_ERROR("epoll: EPOLL_CTL_MOD fd %d: %s", fd, std::strerror(errno));
+    return;
+  }
+  st.out = true;
 }
 
 void EpollLoop::enqueue(Op& op) {
@@ -283,7 +308,7 @@ void EpollLoop::process(Op& op) {
     }
     case OpKind::kSend: {
       ssize_t n = ::send(op.fd_, op.ptr_, op.len_, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; return; }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; want_out(op.fd_, st); return; }
       if (n < 0 && errno == EINTR) { enqueue(op); return; }
       complete(op, n < 0 ? -errno : static_cast<int>(n), false);
       return;
@@ -311,7 +336,7 @@ void EpollLoop::process(Op& op) {
     }
     case OpKind::kSendMsg: {
       ssize_t n = ::sendmsg(op.fd_, static_cast<msghdr*>(op.ptr_), op.flags_ | MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; return; }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { st.writable = false; want_out(op.fd_, st); return; }
       if (n < 0 && errno == EINTR) { enqueue(op); return; }
       complete(op, n < 0 ? -errno : static_cast<int>(n), false);
       return;
@@ -327,6 +352,7 @@ void EpollLoop::process(Op& op) {
       ssize_t n = splice_socket(op.fd_, op.pipe_fd_, op.len_, op.splice_in_);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         (op.splice_in_ ? st.readable : st.writable) = false;
+        if (!op.splice_in_) want_out(op.fd_, st);
         return;
       }
       if (n < 0 && errno == EINTR) { enqueue(op); return; }

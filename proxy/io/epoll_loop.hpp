@@ -49,12 +49,14 @@ class EpollLoop final : public Loop, private BufferPool::Listener {
     // An accept or a datagram receive was armed: a listening socket, which an
     // upgrade may share with another process.
     bool listener = false;
+    bool out = false;  // EPOLLOUT is in the registered events (see want_out)
   };
 
   EpollLoop(const LoopOptions& o, int epfd);
   FdState& state(int fd);
   void arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge = false);
   void enqueue(Op& op);
+  void want_out(int fd, FdState& st);
   void process(Op& op);
   void complete(Op& op, int res, bool more);
   void on_buffer_released(Buffer* b) override;

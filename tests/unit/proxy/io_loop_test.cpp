@@ -257,6 +257,66 @@ TEST_CASE("loop: data that came with the peer's FIN is delivered whole, then EOF
   }
 }
 
+TEST_CASE("loop: a send that finds the socket full completes once the peer reads, on a socket first armed by a reader") {
+  // epoll registers a socket without EPOLLOUT until a writer has to wait:
+  // the wait must still end when room comes back.
+  for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
+    auto loop = make(be);
+    if (!loop) continue;
+    CAPTURE(loop->name());
+    sockaddr_in a{};
+    int lfd = loopback_listener(a);
+    REQUIRE(lfd >= 0);
+    std::string err;
+    int cfd = open_socket(AF_INET, SOCK_STREAM, err);
+    int rc = ::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    REQUIRE((rc == 0 || errno == EINPROGRESS));
+    int sfd = -1;
+    for (int i = 0; i < 200 && sfd < 0; ++i) {
+      sfd = ::accept(lfd, nullptr, nullptr);
+      if (sfd < 0) ::usleep(1000);
+    }
+    REQUIRE(sfd >= 0);
+    int small = 4096;
+    ::setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    ::setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    Collector rd, wr;
+    rd.loop = wr.loop = loop.get();
+    Op recv_op(&rd, 0), send_op(&wr, 1);
+    loop->recv(recv_op, cfd);  // registers the socket as a reader's
+    spin(*loop, 2);
+    std::string chunk(256 * 1024, 'w');
+    size_t sent = 0;
+    bool waiting = false;
+    for (int i = 0; i < 64 && !waiting; ++i) {  // fill the socket until a send has to wait
+      loop->send(send_op, cfd, chunk.data(), chunk.size());
+      spin(*loop, 3);
+      if (send_op.armed()) {
+        waiting = true;
+      } else {
+        REQUIRE(wr.last_res > 0);
+        sent += static_cast<size_t>(wr.last_res);
+      }
+    }
+    REQUIRE(waiting);
+    size_t got = 0;
+    char buf[65536];
+    for (int i = 0; i < 2000 && send_op.armed(); ++i) {  // the peer reads: room comes back
+      ssize_t n = ::recv(sfd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) got += static_cast<size_t>(n);
+      loop->run_once(kNsPerMs);
+    }
+    CHECK_FALSE(send_op.armed());
+    CHECK(wr.last_res > 0);
+    CHECK(got > 0);
+    loop->cancel(recv_op);
+    spin(*loop, 3);
+    ::close(sfd);
+    loop->close(cfd);
+    loop->close(lfd);
+  }
+}
+
 TEST_CASE("loop: connect to a closed port completes with ECONNREFUSED") {
   for (Backend be : {Backend::kIoUring, Backend::kEpoll}) {
     auto loop = make(be);
