@@ -70,6 +70,28 @@ int loopback_listener(sockaddr_in& a) {
   return lfd;
 }
 
+// The accepted end of a connection in progress to lfd (bounded: 200 ms).
+int accept_peer(int lfd) {
+  int sfd = -1;
+  for (int i = 0; i < 200 && sfd < 0; ++i) {
+    sfd = ::accept(lfd, nullptr, nullptr);
+    if (sfd < 0) ::usleep(1000);
+  }
+  return sfd;
+}
+
+// A connected loopback pair outside any loop: *cfd (non-blocking, ours) and
+// the accepted *sfd. False if either end is missing.
+bool connected_pair(int lfd, const sockaddr_in& a, int* cfd, int* sfd) {
+  std::string err;
+  *cfd = open_socket(AF_INET, SOCK_STREAM, err);
+  if (*cfd < 0) return false;
+  int rc = ::connect(*cfd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  if (rc != 0 && errno != EINPROGRESS) return false;
+  *sfd = accept_peer(lfd);
+  return *sfd >= 0;
+}
+
 }  // namespace
 
 TEST_CASE("loop: multishot recv delivers data then EOF, on both backends") {
@@ -173,11 +195,7 @@ TEST_CASE("loop: a connect whose peer already answered and closed completes, the
     // issues the SQE on its next turn, whose completion may come before or
     // after the peer's byte: both must end the same way.
     if (be == Backend::kIoUring) loop->run_once(0);
-    int sfd = -1;
-    for (int i = 0; i < 200 && sfd < 0; ++i) {
-      sfd = ::accept(lfd, nullptr, nullptr);
-      if (sfd < 0) ::usleep(1000);
-    }
+    int sfd = accept_peer(lfd);
     REQUIRE(sfd >= 0);
     REQUIRE(::send(sfd, "x", 1, 0) == 1);
     ::close(sfd);
@@ -210,16 +228,8 @@ TEST_CASE("loop: data that came with the peer's FIN is delivered whole, then EOF
         sockaddr_in a{};
         int lfd = loopback_listener(a);
         REQUIRE(lfd >= 0);
-        std::string err;
-        int cfd = open_socket(AF_INET, SOCK_STREAM, err);
-        int rc = ::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        REQUIRE((rc == 0 || errno == EINPROGRESS));
-        int sfd = -1;
-        for (int i = 0; i < 200 && sfd < 0; ++i) {
-          sfd = ::accept(lfd, nullptr, nullptr);
-          if (sfd < 0) ::usleep(1000);
-        }
-        REQUIRE(sfd >= 0);
+        int cfd = -1, sfd = -1;
+        REQUIRE(connected_pair(lfd, a, &cfd, &sfd));
         std::string payload(size, 'p');
         for (size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + i % 26);
         REQUIRE(::send(sfd, payload.data(), payload.size(), 0) == static_cast<ssize_t>(size));
@@ -267,16 +277,8 @@ TEST_CASE("loop: a send that finds the socket full completes once the peer reads
     sockaddr_in a{};
     int lfd = loopback_listener(a);
     REQUIRE(lfd >= 0);
-    std::string err;
-    int cfd = open_socket(AF_INET, SOCK_STREAM, err);
-    int rc = ::connect(cfd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    REQUIRE((rc == 0 || errno == EINPROGRESS));
-    int sfd = -1;
-    for (int i = 0; i < 200 && sfd < 0; ++i) {
-      sfd = ::accept(lfd, nullptr, nullptr);
-      if (sfd < 0) ::usleep(1000);
-    }
-    REQUIRE(sfd >= 0);
+    int cfd = -1, sfd = -1;
+    REQUIRE(connected_pair(lfd, a, &cfd, &sfd));
     int small = 4096;
     ::setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     ::setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
