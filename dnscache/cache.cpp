@@ -143,6 +143,12 @@ void Cache::clear() {
   bytes_ = 0;
 }
 
+namespace {
+// RFC 2181 8: a TTL with the most significant bit set is read as zero (RFC
+// 1035 said signed; some software still sends "negative" TTLs).
+uint32_t wire_ttl(uint32_t t) { return t > 0x7fffffffu ? 0 : t; }
+}  // namespace
+
 bool prepare_upstream_answer(const ldns_pkt* reply, const Options& options, Response& out,
                              uint32_t& ttl, bool& cacheable) {
   const uint8_t rcode = ldns_pkt_get_rcode(reply);
@@ -176,7 +182,7 @@ bool prepare_upstream_answer(const ldns_pkt* reply, const Options& options, Resp
     for (size_t i = 0; i < ldns_rr_list_rr_count(auth); ++i) {
       const ldns_rr* rr = ldns_rr_list_rr(auth, i);
       if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA || ldns_rr_rd_count(rr) < 7) continue;
-      negative_ttl = std::min(ldns_rr_ttl(rr), ldns_rdf2native_int32(ldns_rr_rdf(rr, 6)));
+      negative_ttl = std::min(wire_ttl(ldns_rr_ttl(rr)), wire_ttl(ldns_rdf2native_int32(ldns_rr_rdf(rr, 6))));
       negative_ttl = std::min<uint32_t>(negative_ttl, static_cast<uint32_t>(options.negative_ttl.count()));
       have_soa = true;
       break;
@@ -185,7 +191,7 @@ bool prepare_upstream_answer(const ldns_pkt* reply, const Options& options, Resp
   auto clamp_section = [&](const ldns_rr_list* list, bool negative_part) {
     for (size_t i = 0; i < ldns_rr_list_rr_count(list); ++i) {
       ldns_rr* rr = ldns_rr_list_rr(list, i);
-      uint32_t t = ldns_rr_ttl(rr);
+      uint32_t t = wire_ttl(ldns_rr_ttl(rr));
       if (negative_part && have_soa) {
         t = std::min(t, negative_ttl);
       } else {

@@ -177,9 +177,27 @@ void Engine::on_client_query(std::span<const uint8_t> bytes, const Peer& client,
   finish(out);
 }
 
+// The rcode a question gets before any lookup, or NOERROR to go on. TYPE and
+// CLASS 0 are reserved, OPT is a pseudo-record and 128-250 are meta-types
+// (TKEY, TSIG need a key): no server answers them, so FORMERR, as unbound
+// does; forwarding them would also misfire (ldns rewrites 0 to A / IN).
+// MAILB and MAILA are obsolete (NOTIMP); zone transfers are not served
+// (REFUSED); only the Internet class is (CH, HS, NONE: REFUSED).
+namespace {
+uint16_t question_rcode(const ClientQuery& q) {
+  const uint16_t t = q.qtype;
+  if (t == 0 || q.qclass == 0 || t == LDNS_RR_TYPE_OPT || (t >= 128 && t <= LDNS_RR_TYPE_TSIG))
+    return LDNS_RCODE_FORMERR;
+  if (t == LDNS_RR_TYPE_MAILB || t == LDNS_RR_TYPE_MAILA) return LDNS_RCODE_NOTIMPL;
+  if (t == LDNS_RR_TYPE_AXFR || t == LDNS_RR_TYPE_IXFR) return LDNS_RCODE_REFUSED;
+  if (q.qclass != LDNS_RR_CLASS_IN && q.qclass != LDNS_RR_CLASS_ANY) return LDNS_RCODE_REFUSED;
+  return LDNS_RCODE_NOERROR;
+}
+}  // namespace
+
 void Engine::answer_query(const ClientQuery& q, const Peer& client, Time now, Actions& out) {
-  if (q.qtype == LDNS_RR_TYPE_AXFR || q.qtype == LDNS_RR_TYPE_IXFR) {
-    send_error(q, client, LDNS_RCODE_REFUSED, out);
+  if (const uint16_t rcode = question_rcode(q); rcode != LDNS_RCODE_NOERROR) {
+    send_error(q, client, rcode, out);
     return;
   }
   QuestionKey& key = key_;
@@ -370,12 +388,28 @@ void Engine::on_upstream_reply(std::span<const uint8_t> bytes, const Peer& from,
     if (!send_attempt(std::move(p), Transport::kTcp, idx, now, out)) {
       for (const Waiter& w : waiters) send_error(w.query, w.peer, LDNS_RCODE_SERVFAIL, out);
     }
-  } else if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
+  } else if ((rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) || ldns_pkt_tc(reply.get())) {
+    // A failure rcode, or a reply still truncated over TCP (which has no
+    // size limit to excuse it): not an answer, whatever it holds.
     ++up.failures;
     record_penalty(up, now - p.sent_at);
     retry_or_fail(std::move(p), now, out);
   } else {
     accept_reply(std::move(p), reply.get(), now, out);
+  }
+  finish(out);
+}
+
+void Engine::on_upstream_error(uint32_t token, Time now, Actions& out) {
+  out.reset();
+  if (pending_.find(token) != pending_.end()) {
+    Pending p = take(token, out);
+    UpstreamStats& up = upstream_stats(p.upstream);
+    ++up.failures;
+    // As costly as a timeout for the choice of upstream: it is likely down.
+    record_penalty(up, p.transport == Transport::kTcp ? Time(options_.upstream_tcp_timeout)
+                                                      : Time(options_.upstream_timeout));
+    retry_or_fail(std::move(p), now, out);
   }
   finish(out);
 }
@@ -389,7 +423,7 @@ void Engine::accept_reply(Pending&& p, const ldns_pkt* reply, Time now, Actions&
     return;
   }
   for (const Waiter& w : p.waiters) send_response(r, w.query, w.peer, RenderTtl{}, out);
-  if (cacheable && !ldns_pkt_tc(reply)) {
+  if (cacheable) {
     cache_.insert(p.key, std::move(r), ttl, now);
     response_ = Response{};
   }

@@ -37,6 +37,10 @@ class Engine {
   // A message received on the upstream socket/connection of `token`, from `from`.
   void on_upstream_reply(std::span<const uint8_t> bytes, const Peer& from, uint32_t token, Time now,
                          Actions& out);
+  // The upstream socket or connection of `token` failed before a usable reply
+  // (ICMP port unreachable, refused or reset connection, closed early): the
+  // attempt ends now instead of at its deadline, and the next upstream is tried.
+  void on_upstream_error(uint32_t token, Time now, Actions& out);
   // The glue calls this at (or after) Actions::next_wakeup.
   void on_timer(Time now, Actions& out);
 

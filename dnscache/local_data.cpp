@@ -269,7 +269,14 @@ bool LocalData::answer(const QuestionKey& key, uint32_t max_chain, Response& out
     ldns_pkt_push_rr(p.get(), LDNS_SECTION_AUTHORITY, soa);
   }
   ldns_pkt_set_rcode(p.get(), rcode);
-  return response_from_pkt(p.get(), out);
+  if (response_from_pkt(p.get(), out)) return true;
+  // Larger than any DNS message (an RRset of over 64 KiB): the name is still
+  // ours, so it must not be forwarded; the question alone, with SERVFAIL.
+  PktPtr fail(ldns_pkt_new());
+  ldns_pkt_set_qr(fail.get(), true);
+  ldns_pkt_push_rr(fail.get(), LDNS_SECTION_QUESTION, ldns_rr_clone(q));
+  ldns_pkt_set_rcode(fail.get(), LDNS_RCODE_SERVFAIL);
+  return response_from_pkt(fail.get(), out);
 }
 
 }  // namespace portico::dnscache

@@ -28,7 +28,8 @@ class LocalData {
   // If `key` (lower-cased) falls inside local data, renders the authoritative
   // answer (AA; NXDOMAIN/NODATA with the zone SOA; CNAMEs followed at most
   // `max_chain` times; ANY answered with one RRset, RFC 8482) and returns true.
-  // Returns false when the name is not local and must be forwarded.
+  // Returns false when the name is not local and must be forwarded. A local
+  // answer too large for any message is a SERVFAIL, never forwarded.
   bool answer(const QuestionKey& key, uint32_t max_chain, Response& out) const;
 
  private:

@@ -6,6 +6,8 @@
 namespace portico::dnscache {
 namespace {
 
+bool walk_records(std::span<const uint8_t> bytes, bool query);  // below
+
 bool to_vector(const ldns_pkt* pkt, std::vector<uint8_t>& out) {
   uint8_t* wire = nullptr;
   size_t size = 0;
@@ -55,8 +57,9 @@ uint16_t udp_reply_limit(uint16_t advertised, uint16_t max_udp_payload) {
 QueryCheck read_with_ldns(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
                           ClientQuery& q) {
   const uint8_t* w = bytes.data();
-  // RFC 6891 6.1.1: more than one OPT RR is FORMERR (and ldns would leak it).
-  if (!safe_for_ldns(bytes)) return QueryCheck::kFormErr;
+  // RFC 6891 6.1.1: more than one OPT RR is FORMERR (and ldns would leak it);
+  // and what ldns lets through but a query may not hold (see walk_records).
+  if (!walk_records(bytes, true)) return QueryCheck::kFormErr;
   ldns_pkt* raw = nullptr;
   if (ldns_wire2pkt(&raw, w, bytes.size()) != LDNS_STATUS_OK) return QueryCheck::kFormErr;
   PktPtr pkt(raw);
@@ -87,17 +90,29 @@ QueryCheck read_with_ldns(std::span<const uint8_t> bytes, Transport transport, u
 
 }  // namespace
 
-bool safe_for_ldns(std::span<const uint8_t> bytes) {
+namespace {
+
+// Steps over every record of a message (names are stepped over, not
+// decoded). Always: at most one OPT and one TSIG in the additional section,
+// and no record running past the end. `query` adds what a query must also
+// respect, where ldns is lenient: no compression pointer in the question
+// (the first name has nothing before it to point to), pointers only
+// backwards, OPT only in the additional section with the root as owner (RFC
+// 6891 6.1.2), TSIG last (RFC 8945 5.1), and no bytes after the last record.
+bool walk_records(std::span<const uint8_t> bytes, bool query) {
   const uint8_t* w = bytes.data();
   const size_t size = bytes.size();
   if (size < LDNS_HEADER_SIZE) return false;
   size_t pos = LDNS_HEADER_SIZE;
-  auto skip_name = [&]() {
+  auto skip_name = [&](bool pointers) {
+    const size_t start = pos;
     while (pos < size) {
       const uint8_t len = w[pos];
       if ((len & 0xC0) == 0xC0) {  // a compression pointer ends the name
+        if (pos + 2 > size || !pointers) return false;
+        if (query && ((size_t{len & 0x3Fu} << 8) | w[pos + 1]) >= start) return false;
         pos += 2;
-        return pos <= size;
+        return true;
       }
       if (len & 0xC0) return false;  // extended label types: ldns refuses them too
       pos += 1u + len;
@@ -106,22 +121,32 @@ bool safe_for_ldns(std::span<const uint8_t> bytes) {
     return false;
   };
   for (unsigned i = 0; i < LDNS_QDCOUNT(w); ++i) {
-    if (!skip_name() || (pos += 4) > size) return false;
+    if (!skip_name(!(query && i == 0)) || (pos += 4) > size) return false;
   }
   const unsigned before_additional = unsigned(LDNS_ANCOUNT(w)) + LDNS_NSCOUNT(w);
   const unsigned records = before_additional + LDNS_ARCOUNT(w);
   unsigned opts = 0, tsigs = 0;
   for (unsigned i = 0; i < records; ++i) {
-    if (!skip_name() || pos + 10 > size) return false;
+    const size_t owner = pos;
+    if (!skip_name(true) || pos + 10 > size) return false;
+    const bool root_owner = pos == owner + 1;
     const uint16_t type = ldns_read_uint16(w + pos);
     pos += 10 + ldns_read_uint16(w + pos + 8);  // type, class, TTL, RDLENGTH, then the data
     if (pos > size) return false;
-    if (i < before_additional) continue;
-    if (type == LDNS_RR_TYPE_OPT && ++opts > 1) return false;
+    if (query && tsigs > 0) return false;  // something after the TSIG
+    if (i < before_additional) {
+      if (query && type == LDNS_RR_TYPE_OPT) return false;
+      continue;
+    }
+    if (type == LDNS_RR_TYPE_OPT && (++opts > 1 || (query && !root_owner))) return false;
     if (type == LDNS_RR_TYPE_TSIG && ++tsigs > 1) return false;
   }
-  return true;
+  return !query || pos == size;
 }
+
+}  // namespace
+
+bool safe_for_ldns(std::span<const uint8_t> bytes) { return walk_records(bytes, false); }
 
 bool read_plain_query(std::span<const uint8_t> bytes, Transport transport, uint16_t max_udp_payload,
                       ClientQuery& q) {

@@ -150,6 +150,12 @@ void DnsModule::upstream_reply(std::span<const uint8_t> bytes, const dnscache::P
   dispatch();
 }
 
+void DnsModule::upstream_error(uint32_t token) {
+  if (!engine_) return;
+  engine_->on_upstream_error(token, now(), actions_);
+  dispatch();
+}
+
 void DnsModule::on_timer(io::Timer& t) {
   if (t.tag() == kReap) {
     reap();

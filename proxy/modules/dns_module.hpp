@@ -91,6 +91,8 @@ class DnsModule final : private io::TimerHandler {
   // Engine entry points used by the parts; each dispatches the resulting actions.
   void client_query(std::span<const uint8_t> bytes, const dnscache::Peer& peer);
   void upstream_reply(std::span<const uint8_t> bytes, const dnscache::Peer& from, uint32_t token);
+  // The upstream socket of `token` failed: the engine moves on at once.
+  void upstream_error(uint32_t token);
   void dispatch();
   void send_to_client(const dnscache::Send& s);
   void start_upstream(const dnscache::Send& s);

@@ -136,8 +136,10 @@ void DnsModule::TcpClient::on_complete(io::Op& op, int res) {
   if (closing_) closing_completion();
 }
 
+// Bytes alone do not count as activity: a client dribbling one byte at a
+// time (slowloris) would keep its connection, and a slot of tcp_clients,
+// forever. A whole message does (handle_messages), as does a reply sent.
 void DnsModule::TcpClient::on_data(const uint8_t* data, size_t len) {
-  last_activity_ = loop()->now();
   in_.insert(in_.end(), data, data + len);
   handle_messages();
 }
@@ -159,6 +161,7 @@ void DnsModule::TcpClient::handle_messages() {
     // Neither answered nor dropped: it went upstream and its reply comes later.
     if (!replied && m_->engine_ && m_->engine_->stats().dropped == dropped) ++in_flight_;
   }
+  if (off > 0) last_activity_ = loop()->now();
   in_.erase(in_.begin(), in_.begin() + static_cast<long>(off));
   // At most one message plus what one receive brought beyond it; a client that
   // keeps sending while we wait for room is cut off.
@@ -251,12 +254,15 @@ void DnsModule::UpstreamTcp::close() {
 }
 
 void DnsModule::UpstreamTcp::fail(const char* what, int err) {
-  // The engine times the attempt out and moves on; stop using the connection.
-  if (!done_) LOG_DEBUG("dns: upstream tcp %s: %s", what, err ? std::strerror(err) : "closed early");
-  if (!done_) ++m_->glue_.upstream_socket_errors;
+  // Stop using the connection; the engine moves on to the next upstream now
+  // (a refused, reset or early-closed connection will not answer).
+  if (done_) return;
+  LOG_DEBUG("dns: upstream tcp %s: %s", what, err ? std::strerror(err) : "closed early");
+  ++m_->glue_.upstream_socket_errors;
   done_ = true;
   loop()->cancel(send_);
   loop()->cancel(recv_);
+  m_->upstream_error(token_);  // may close this
 }
 
 void DnsModule::UpstreamTcp::on_complete(io::Op& op, int res) {

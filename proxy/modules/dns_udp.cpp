@@ -310,9 +310,24 @@ void DnsModule::UpstreamUdp::on_complete(io::Op& op, int res) {
     closing_completion();
     return;
   }
-  // ICMP port unreachable and the like: the engine times the attempt out.
-  if (res != 0 && res != -ECANCELED) LOG_DEBUG("dns: upstream udp recv: %s", std::strerror(-res));
-  if (res < 0 && transient(-res) && res != -ECONNREFUSED) loop()->recv(recv_, fd_, MSG_TRUNC);
+  if (res == 0) {  // an empty datagram (not an end: UDP has none) is no reply; keep listening
+    m_->upstream_reply({}, to_, token_);  // counted as bogus
+    if (!closing_) loop()->recv(recv_, fd_, MSG_TRUNC);
+    else closing_completion();
+    return;
+  }
+  if (res == -ECANCELED) return;
+  LOG_DEBUG("dns: upstream udp recv: %s", std::strerror(-res));
+  if (res == -ECONNREFUSED || !transient(-res)) {
+    // ICMP port unreachable (nothing listens there) or a hard error: the
+    // attempt has failed, and the next upstream is tried now rather than at
+    // the deadline.
+    ++m_->glue_.upstream_socket_errors;
+    m_->upstream_error(token_);  // may close this
+    if (closing_) closing_completion();
+    return;
+  }
+  loop()->recv(recv_, fd_, MSG_TRUNC);
 }
 
 }  // namespace portico::modules

@@ -183,6 +183,9 @@ class FakeDns:
         self.records: dict[tuple[str, int], list[tuple[int, int, bytes]]] = {}
         self.nxdomain: dict[str, tuple[str, int, int]] = {}  # name -> (zone, soa ttl, minimum)
         self.tc_names: set[str] = set()
+        self.tcp_tc_names: set[str] = set()     # truncated over TCP too (a broken upstream)
+        self.tcp_close_names: set[str] = set()  # TCP: the connection closes without a reply
+        self.empty_first: set[str] = set()      # UDP: an empty datagram, then the reply 100 ms later
         self.udp_limit: int | None = None
         self.truncated = 0  # UDP answers sent with TC because of udp_limit
         self.down = False
@@ -250,7 +253,7 @@ class FakeDns:
                 return None
             recs = list(self.records.get((name, q.qtype), []))
             nx = self.nxdomain.get(name)
-            tc = transport == "udp" and name in self.tc_names
+            tc = (transport == "udp" and name in self.tc_names) or (transport == "tcp" and name in self.tcp_tc_names)
             limit = self.udp_limit if transport == "udp" else None
         # header: QR, RD copied, RA; the question as asked (first question only)
         qd_end = 12
@@ -296,9 +299,20 @@ class FakeDns:
             reply = self.answer(data, "udp")
             if reply is not None:
                 try:
+                    if self._in(data, self.empty_first):
+                        self.udp.sendto(b"", src)
+                        time.sleep(0.1)
                     self.udp.sendto(reply, src)
                 except OSError:
                     pass
+
+    def _in(self, query: bytes, names: set[str]) -> bool:
+        try:
+            name = self._key(parse_message(query).qname)
+        except (ValueError, struct.error):
+            return False
+        with self.lock:
+            return name in names
 
     def _tcp_loop(self) -> None:
         self.tcp.settimeout(0.1)
@@ -324,6 +338,8 @@ class FakeDns:
                 if data is None:
                     return
                 reply = self.answer(data, "tcp")
+                if self._in(data, self.tcp_close_names):
+                    return  # closes without a reply
                 if reply is not None:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
         except OSError:

@@ -251,10 +251,9 @@ TEST_CASE("a cache hit is cut to the client's EDNS size with TC, and whole over 
 TEST_CASE("shapes the plain reader refuses are still answered right through ldns") {
   Harness h;
   h.resolve("example.com.", LDNS_RR_TYPE_A, {"example.com. 300 IN A 192.0.2.1"});
-  SUBCASE("a compression pointer in the question is followed (ldns) and hits the cache") {
-    // Question name: pointer to offset 18, where "example.com." follows type and class.
-    std::vector<uint8_t> w = bytes_of({0x77, 0x77, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 18, 0, 1, 0, 1,
-                                       7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0});
+  SUBCASE("an EDNS UDP size below 512 is read by ldns, answered, and hits the cache") {
+    std::vector<uint8_t> w = query_with_opt("example.com.", 100, false, {});
+    ldns_write_uint16(w.data(), 0x7777);
     ClientQuery q;
     REQUIRE_FALSE(read_plain_query(w, Transport::kUdp, 1232, q));
     h.query(w);
@@ -263,6 +262,18 @@ TEST_CASE("shapes the plain reader refuses are still answered right through ldns
     CHECK(ldns_pkt_id(r.get()) == 0x7777);
     CHECK(section(r.get(), LDNS_SECTION_ANSWER)[0] == "example.com. 300 IN A 192.0.2.1");
     CHECK(h.engine->stats().cache_hits == 1);
+  }
+  SUBCASE("a compression pointer in the question is FORMERR (it can only point forward or into the header)") {
+    // Question name: pointer to offset 18, where "example.com." follows type and class.
+    std::vector<uint8_t> w = bytes_of({0x77, 0x77, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 18, 0, 1, 0, 1,
+                                       7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0});
+    ClientQuery q;
+    REQUIRE_FALSE(read_plain_query(w, Transport::kUdp, 1232, q));
+    h.query(w);
+    PktPtr r = h.only_client_reply();
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_FORMERR);
+    CHECK(ldns_pkt_id(r.get()) == 0x7777);
+    CHECK(h.engine->stats().cache_hits == 0);
   }
   SUBCASE("QDCOUNT 2 is FORMERR") {
     PktPtr p(ldns_pkt_query_new(ldns_dname_new_frm_str("example.com."), LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD));

@@ -238,3 +238,90 @@ TEST_CASE("AD is only set for clients that asked for it") {
 }
 
 }  // namespace portico::dnscache::test
+
+namespace portico::dnscache::test {
+
+TEST_CASE("an upstream error ends the attempt at once: next upstream, then SERVFAIL") {
+  Harness h;
+  h.ask("e.example.com.", LDNS_RR_TYPE_A, {.id = 9});
+  Send a = h.only(SendKind::kToUpstreamUdp);
+  h.engine->on_upstream_error(a.token, h.now, h.out);  // ICMP port unreachable, say
+  Send b = h.only(SendKind::kToUpstreamUdp);
+  CHECK(b.upstream_index != a.upstream_index);
+  REQUIRE(h.out.released().size() == 1);
+  CHECK(h.out.released()[0] == a.token);
+  CHECK(h.engine->stats().upstreams[a.upstream_index].failures == 1);
+  h.engine->on_upstream_error(b.token, h.now, h.out);
+  PktPtr r = h.only_client_reply();
+  CHECK(ldns_pkt_id(r.get()) == 9);
+  CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_SERVFAIL);
+  CHECK(h.engine->stats().upstream_timeouts == 0);
+  CHECK(h.engine->outstanding() == 0);
+  // An error for a token already finished (or never issued) changes nothing.
+  h.engine->on_upstream_error(b.token, h.now, h.out);
+  CHECK(h.out.sends().empty());
+  h.engine->on_upstream_error(987654, h.now, h.out);
+  CHECK(h.out.sends().empty());
+}
+
+TEST_CASE("a reply still truncated over TCP is no answer: the next upstream is asked") {
+  Harness h;
+  h.ask("tc.example.com.", LDNS_RR_TYPE_TXT, {.id = 12});
+  Send up = h.only(SendKind::kToUpstreamUdp);
+  h.reply(up, make_reply(up.bytes, {}, {}, {.tc = true}));
+  Send tcp = h.only(SendKind::kToUpstreamTcp);
+  h.reply_from(tcp.to, tcp.token, make_reply(tcp.bytes, {}, {}, {.tc = true}));
+  Send next = h.only(SendKind::kToUpstreamUdp);
+  CHECK(next.upstream_index != tcp.upstream_index);
+  h.now += 1500ms;
+  h.tick();
+  PktPtr r = h.only_client_reply();
+  CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_SERVFAIL);
+  CHECK_FALSE(ldns_pkt_tc(r.get()));
+}
+
+TEST_CASE("a TTL with the top bit set counts as 0 (RFC 2181 8): passed on as 0, not cached") {
+  Harness h;
+  PktPtr r = h.resolve("neg.example.com.", LDNS_RR_TYPE_A, {"neg.example.com. 2147483649 IN A 192.0.2.7"});
+  REQUIRE(ldns_pkt_ancount(r.get()) == 1);
+  CHECK(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r.get()), 0)) == 0);
+  h.ask("neg.example.com.", LDNS_RR_TYPE_A);
+  h.only(SendKind::kToUpstreamUdp);  // not served from the cache
+  CHECK(h.engine->stats().cache_hits == 0);
+}
+
+TEST_CASE("questions no server answers are refused before any lookup, never forwarded") {
+  Harness h;
+  auto rcode_of = [&](uint16_t type, uint16_t klass) {
+    std::vector<uint8_t> w = make_query("q.example.com.", LDNS_RR_TYPE_A, {.id = 0x4444});
+    // The question's TYPE and CLASS are its last four bytes (no EDNS).
+    ldns_write_uint16(w.data() + w.size() - 4, type);
+    ldns_write_uint16(w.data() + w.size() - 2, klass);
+    h.query(w);
+    PktPtr r = h.only_client_reply();
+    CHECK(ldns_pkt_id(r.get()) == 0x4444);
+    return ldns_pkt_get_rcode(r.get());
+  };
+  CHECK(rcode_of(0, LDNS_RR_CLASS_IN) == LDNS_RCODE_FORMERR);
+  CHECK(rcode_of(LDNS_RR_TYPE_A, 0) == LDNS_RCODE_FORMERR);
+  CHECK(rcode_of(LDNS_RR_TYPE_OPT, LDNS_RR_CLASS_IN) == LDNS_RCODE_FORMERR);
+  CHECK(rcode_of(LDNS_RR_TYPE_TSIG, LDNS_RR_CLASS_IN) == LDNS_RCODE_FORMERR);
+  CHECK(rcode_of(LDNS_RR_TYPE_TKEY, LDNS_RR_CLASS_IN) == LDNS_RCODE_FORMERR);
+  CHECK(rcode_of(200, LDNS_RR_CLASS_IN) == LDNS_RCODE_FORMERR);
+  CHECK(rcode_of(LDNS_RR_TYPE_MAILA, LDNS_RR_CLASS_IN) == LDNS_RCODE_NOTIMPL);
+  CHECK(rcode_of(LDNS_RR_TYPE_AXFR, LDNS_RR_CLASS_IN) == LDNS_RCODE_REFUSED);
+  CHECK(rcode_of(LDNS_RR_TYPE_A, LDNS_RR_CLASS_CH) == LDNS_RCODE_REFUSED);
+  CHECK(rcode_of(LDNS_RR_TYPE_TXT, LDNS_RR_CLASS_HS) == LDNS_RCODE_REFUSED);
+  CHECK(h.engine->outstanding() == 0);
+  // Ordinary types, including ones ldns knows nothing of, still go upstream.
+  for (uint16_t type : {uint16_t{LDNS_RR_TYPE_A}, uint16_t{65}, uint16_t{127}, uint16_t{256}, uint16_t{65280}}) {
+    std::vector<uint8_t> w = make_query("q.example.com.", LDNS_RR_TYPE_A);
+    ldns_write_uint16(w.data() + w.size() - 4, type);
+    h.query(w);
+    Send up = h.only(SendKind::kToUpstreamUdp);
+    PktPtr q = parse(up.bytes);
+    CHECK(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(q.get()), 0)) == type);
+  }
+}
+
+}  // namespace portico::dnscache::test

@@ -208,3 +208,28 @@ TEST_CASE("reload swaps local data and keeps the old on error") {
 }
 
 }  // namespace portico::dnscache::test
+
+namespace portico::dnscache::test {
+
+TEST_CASE("a local answer too large for any message is SERVFAIL, never forwarded") {
+  std::string zone = "$ORIGIN fat.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 120\n";
+  const std::string txt(250, 'x');
+  for (int i = 0; i < 300; ++i) zone += "big IN TXT \"" + std::to_string(i) + txt + "\"\n";  // about 77 KB
+  zone += "small IN A 127.0.0.1\n";
+  TempZone z(zone);
+  Options o = base_options();
+  o.zones = {{"fat.test", z.path}};
+  Harness h(o);
+  for (ldns_rr_type type : {LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_ANY}) {
+    h.ask("big.fat.test.", type, {.id = 21}, peer("127.0.0.1", 40001, Transport::kTcp, 3));
+    PktPtr r = h.only_client_reply();
+    CHECK(ldns_pkt_id(r.get()) == 21);
+    CHECK(ldns_pkt_get_rcode(r.get()) == LDNS_RCODE_SERVFAIL);
+    CHECK(section(r.get(), LDNS_SECTION_QUESTION).size() == 1);
+  }
+  CHECK(h.engine->outstanding() == 0);
+  h.ask("small.fat.test.", LDNS_RR_TYPE_A);
+  CHECK(ldns_pkt_ancount(h.only_client_reply().get()) == 1);
+}
+
+}  // namespace portico::dnscache::test

@@ -187,6 +187,55 @@ TEST_CASE("a client without EDNS gets no OPT record, one with EDNS gets one") {
   CHECK_FALSE(ldns_pkt_edns_do(e.get()));
 }
 
+TEST_CASE("a query may not hold what ldns would let through: FORMERR") {
+  Harness h;
+  const std::vector<uint8_t> opt = bytes_of({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});
+  auto rcode_of = [&](const std::vector<uint8_t>& w) {
+    h.query(w);
+    PktPtr r = h.only_client_reply();
+    CHECK(ldns_pkt_id(r.get()) == 0x5151);
+    return ldns_pkt_get_rcode(r.get());
+  };
+  const std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 0x5151});
+  // Trailing bytes after the question, and after an OPT.
+  std::vector<uint8_t> trailing = q;
+  trailing.push_back(0);
+  CHECK(rcode_of(trailing) == LDNS_RCODE_FORMERR);
+  std::vector<uint8_t> with_opt = q;
+  append_additional(with_opt, opt);
+  with_opt.push_back(7);
+  CHECK(rcode_of(with_opt) == LDNS_RCODE_FORMERR);
+  // An OPT whose owner is not the root (here a pointer to the question name).
+  std::vector<uint8_t> named_opt = q;
+  append_additional(named_opt, bytes_of({0xc0, 12, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0}));
+  CHECK(rcode_of(named_opt) == LDNS_RCODE_FORMERR);
+  // An OPT in the answer section.
+  std::vector<uint8_t> opt_answer = q;
+  append_additional(opt_answer, opt);
+  opt_answer[7] = 1;   // ANCOUNT 1
+  opt_answer[11] = 0;  // ARCOUNT 0
+  CHECK(rcode_of(opt_answer) == LDNS_RCODE_FORMERR);
+  // A TSIG that is not the last record.
+  std::vector<uint8_t> tsig_first = q;
+  append_additional(tsig_first, kTsigRecord);
+  append_additional(tsig_first, opt);
+  CHECK(rcode_of(tsig_first) == LDNS_RCODE_FORMERR);
+  // A pointer in a later record that points forward (here, at itself).
+  std::vector<uint8_t> forward = q;
+  const int at = static_cast<int>(forward.size());
+  append_additional(forward, bytes_of({0xc0, at, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}));
+  CHECK(rcode_of(forward) == LDNS_RCODE_FORMERR);
+  CHECK(h.engine->outstanding() == 0);
+  // The same shapes done right are fine: an OPT at the root, a TSIG last, and a
+  // record whose owner points back to the question name.
+  std::vector<uint8_t> good = q;
+  append_additional(good, bytes_of({0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0}));
+  append_additional(good, opt);
+  append_additional(good, kTsigRecord);
+  h.query(good);
+  CHECK(h.only(SendKind::kToUpstreamUdp).kind == SendKind::kToUpstreamUdp);
+}
+
 TEST_CASE("safe_for_ldns: at most one OPT and one TSIG in the additional section, and whole records") {
   std::vector<uint8_t> q = make_query("www.example.com.", LDNS_RR_TYPE_A, {.id = 1});
   CHECK(safe_for_ldns(q));
