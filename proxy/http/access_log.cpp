@@ -50,11 +50,25 @@ AccessLog::AccessLog(io::Loop* loop, const conf::AccessLog& cfg)
   if (cfg.path == "stderr") {
     fd_ = 2;
   } else {
+    path_ = cfg.path;
     fd_ = ::open(cfg.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) LOG_ERROR("access log %s: %s", cfg.path.c_str(), std::strerror(errno));
     own_fd_ = fd_ >= 0;
   }
   buf_.reserve(kFlushAt * 2);
+}
+
+void AccessLog::reopen() {
+  if (path_.empty()) return;  // off, or stderr
+  flush();
+  int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    LOG_ERROR("access log %s: reopen: %s; still writing to the old file", path_.c_str(), std::strerror(errno));
+    return;
+  }
+  if (own_fd_) ::close(fd_);
+  fd_ = fd;
+  own_fd_ = true;
 }
 
 AccessLog::~AccessLog() {

@@ -35,10 +35,15 @@ class AccessLog final : private io::TimerHandler {
   bool enabled() const { return fd_ >= 0; }
   void log(const AccessEntry& e);
   void flush();
+  // Opens the file again by its path (SIGUSR1, after logrotate moved it):
+  // what is buffered goes to the old file first. Keeps the old file if the
+  // path cannot be opened.
+  void reopen();
 
  private:
   void on_timer(io::Timer&) override;
   io::Loop* loop_;
+  std::string path_;
   int fd_ = -1;
   bool own_fd_ = false;
   conf::AccessFormat format_;

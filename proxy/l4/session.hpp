@@ -21,10 +21,17 @@ namespace portico::l4 {
 // worker frees old generations once nothing pins them.
 // Each cluster of the generation has this worker's WorkerCluster (balancer,
 // outlier detector) over the SharedCluster every worker of the generation uses.
+struct ListenerShared;
+
 struct Generation {
   std::shared_ptr<const conf::Config> config;
   uint32_t refs = 0;
   std::vector<std::unique_ptr<upstream::WorkerCluster>> clusters;  // aligned with config->clusters
+  // The listeners' cross-worker state, aligned with config->listeners. Held
+  // here because sessions pin their generation: a listener removed by a
+  // reload is freed by the main thread, while its sessions may still end
+  // (and count themselves out) on this worker.
+  std::vector<std::shared_ptr<ListenerShared>> listener_shared;
 
   // `shared` is aligned with config->clusters; missing entries are built here
   // (then private to this worker: tests, or a cluster that failed to build).

@@ -68,8 +68,16 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
       owner_->env_->loop->pool().release(b);
       return;
     }
-    // Final completion: ICMP errors (ECONNREFUSED) end nothing for UDP; re-arm.
-    if (!closing_ && res != 0 && res != -ECANCELED) {
+    // Final completion. An empty datagram is one (UDP has no end of stream):
+    // relayed like any other, as nginx does. ICMP errors (ECONNREFUSED) end
+    // nothing for UDP. Either way, listen on.
+    if (!closing_ && res == 0) {
+      touch();
+      if (::sendto(owner_->fd_, nullptr, 0, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&key_.addr),
+                   key_.len) < 0)
+        LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
+    }
+    if (!closing_ && res != -ECANCELED) {
       owner_->env_->loop->recv(recv_, fd_, MSG_TRUNC);
       return;
     }

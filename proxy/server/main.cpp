@@ -24,6 +24,7 @@ void usage(FILE* out) {
                "  -h, --help          print this help and exit\n"
                "environment: PORTICO_EVENT_LOOP=auto|io_uring|epoll overrides event_loop\n"
                "signals: SIGHUP reloads the configuration, SIGTERM/SIGINT drain and exit,\n"
+               "         SIGUSR1 reopens the access log file,\n"
                "         SIGUSR2 starts the binary found on disk now and hands it the sockets\n");
 }
 

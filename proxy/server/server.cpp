@@ -112,8 +112,8 @@ bool choose_backend(conf::EventLoop configured, io::Backend& out, bool& allow_fa
   std::string why;
   if (io::probe_io_uring(why)) {
     out = io::Backend::kIoUring;
-    LOG_INFO("event_loop=io_uring reason=\"%s\"",
-             allow_fallback ? "auto: io_uring works here" : "chosen by config");
+    if (allow_fallback) LOG_INFO("event_loop=io_uring reason=\"auto: io_uring works here\"");
+    else LOG_INFO("event_loop=io_uring reason=\"chosen by %s\"", source);
     return true;
   }
   if (!allow_fallback) {
@@ -302,7 +302,7 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
   // Signals are taken synchronously by this thread only.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -390,6 +390,10 @@ int Server::run(std::shared_ptr<const conf::Config> config) {
       admin_->reloads_done.fetch_add(1, std::memory_order_release);
     } else if (sig == SIGUSR2) {
       start_upgrade();
+    } else if (sig == SIGUSR1) {
+      // As nginx: logrotate moved the files; each worker opens its path again.
+      LOG_INFO("received SIGUSR1: reopening the access log");
+      for (auto& w : workers_) w->post(WorkerMessage{WorkerMessage::Kind::kReopenLogs, {}});
     } else if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
       LOG_INFO("received %s: draining (up to %lld ms)", strsignal(sig),
                static_cast<long long>(current_->drain_timeout.count() / 1000000));

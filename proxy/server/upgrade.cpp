@@ -254,7 +254,7 @@ bool UpgradeAttempt::start(const std::vector<std::string>& argv, const std::vect
   sigset_t none, reset;
   sigemptyset(&none);
   sigemptyset(&reset);
-  for (int s : {SIGPIPE, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR2, SIGCHLD}) sigaddset(&reset, s);
+  for (int s : {SIGPIPE, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&reset, s);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &reset);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);

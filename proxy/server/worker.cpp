@@ -159,6 +159,9 @@ void Worker::handle(WorkerMessage& m) {
       env_.abort_all();
       for (auto& mod : mdns_retiring_) mod->abort();
       break;
+    case WorkerMessage::Kind::kReopenLogs:
+      if (http_) http_->access_log.reopen();
+      break;
   }
 }
 
@@ -177,6 +180,7 @@ void Worker::apply(WorkerConfig& wc) {
   }
   l4::Generation* g = gen.get();
   g->attach_stats(stats_);
+  for (const WorkerConfig::Listener& sock : wc.listeners) g->listener_shared.push_back(sock.shared);
   generations_.push_back(std::move(gen));
   std::map<std::string, std::unique_ptr<WorkerListener>> next;
   const auto& ls = wc.config->listeners;

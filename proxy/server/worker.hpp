@@ -62,7 +62,8 @@ struct WorkerMessage {
   // like kDrain, but the admin endpoint stops accepting at once (the new
   // process answers it) and mDNS stops without goodbyes (the new process
   // announces the same records).
-  enum class Kind { kConfig, kDrain, kHandover, kForceClose } kind;
+  // kReopenLogs: open the access log files again (SIGUSR1, after a rotation).
+  enum class Kind { kConfig, kDrain, kHandover, kForceClose, kReopenLogs } kind;
   WorkerConfig config;  // kConfig
 };
 

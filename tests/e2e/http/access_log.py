@@ -2,9 +2,10 @@
 """Access log (json, to a file): exactly one line per request (keep-alive and
 pipelined requests included) with status, method, host, path and upstream
 (the endpoint for proxied requests, empty for local ones), also for errors
-(404, 400, 502)."""
+(404, 400, 502). SIGUSR1 (logrotate) opens the file again."""
 import json
 import os
+import signal
 import sys
 import time
 
@@ -34,7 +35,7 @@ def run(t: TestContext) -> None:
       - {{ match: {{ path_prefix: "/app/" }}, cluster: app }}''',
         clusters=f'''  - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}
   - {{ name: down, endpoints: [ "127.0.0.1:{dead}" ] }}''')
-    t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
+    p = t.start_portico(cfg, [ListenerSpec("127.0.0.1", port)])
     expected = []  # (method, host, path, status, upstream)
     with HttpClient(("127.0.0.1", port), timeout=5) as c:
         c.request("GET", "/app/one?q=1", host="a.test")
@@ -91,6 +92,31 @@ def run(t: TestContext) -> None:
     check(entries[0]["request_id"] == origin.reqs()[0].header("X-Request-Id"),
           f"request_id {entries[0]['request_id']} is not the one the origin got")
     check(entries[-1]["status"] == 400, f"last line should be the 400: {lines[-1]}")
+
+    # Rotation: the file is moved away, SIGUSR1 opens the path again; lines
+    # go to the new file from then on, and portico keeps running.
+    rotated = log_path + ".1"
+    os.rename(log_path, rotated)
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        check(c.request("GET", "/local-before").status == 404, "request before SIGUSR1")
+    p.send_signal(signal.SIGUSR1)
+    p.wait_log(r"reopening the access log", timeout=5)
+    time.sleep(0.3)  # the workers act on the message
+    with HttpClient(("127.0.0.1", port), timeout=5) as c:
+        check(c.request("GET", "/local-after").status == 404, "request after SIGUSR1: portico survived it")
+    deadline = time.monotonic() + 5
+    new_lines: list[str] = []
+    while time.monotonic() < deadline and not new_lines:
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                new_lines = f.read().splitlines()
+        time.sleep(0.1)
+    with open(rotated) as f:
+        old_text = f.read()
+    check(len(new_lines) == 1 and json.loads(new_lines[0])["path"] == "/local-after",
+          f"after SIGUSR1 the new file holds: {new_lines}")
+    check("/local-before" in old_text and "/local-after" not in old_text,
+          "the line before the reopen belongs in the moved file, the one after it not")
 
 
 if __name__ == "__main__":
