@@ -466,14 +466,29 @@ std::string Server::reload() {
     LOG_ERROR("reload failed: keeping the running configuration");
     return why;
   }
-  const size_t want = r.config->workers ? r.config->workers : allowed_cpus().size();
+  // Keys that change only on restart keep their running values, so the
+  // config published (the admin endpoint's /config) is the one running.
+  auto next = std::make_shared<conf::Config>(*r.config);
+  const size_t want = next->workers ? next->workers : allowed_cpus().size();
   if (want != workers_.size())
     LOG_WARN("reload: the number of workers changes only on restart (keeping %zu)", workers_.size());
-  if (r.config->event_loop != current_->event_loop)
-    LOG_WARN("reload: event_loop changes only on restart");
-  if (r.config->user != current_->user) LOG_WARN("reload: user changes only on restart");
-  if (!(r.config->admin.bind == current_->admin.bind))
-    LOG_WARN("reload: admin.bind changes only on restart");
+  next->workers = current_->workers;
+  if (next->event_loop != current_->event_loop) LOG_WARN("reload: event_loop changes only on restart");
+  next->event_loop = current_->event_loop;
+  if (next->user != current_->user) LOG_WARN("reload: user changes only on restart");
+  next->user = current_->user;
+  if (!(next->admin.bind == current_->admin.bind)) LOG_WARN("reload: admin.bind changes only on restart");
+  next->admin.bind = current_->admin.bind;
+  if (next->log.access.path != current_->log.access.path || next->log.access.format != current_->log.access.format)
+    LOG_WARN("reload: log.access changes only on restart (SIGUSR1 reopens the file)");
+  next->log.access = current_->log.access;
+  const auto& nr = next->runtime;
+  const auto& cr = current_->runtime;
+  if (nr.buffer_size != cr.buffer_size || nr.buffers != cr.buffers || nr.ring_entries != cr.ring_entries ||
+      nr.batch_wait != cr.batch_wait || nr.batch_wait_events != cr.batch_wait_events)
+    LOG_WARN("reload: runtime changes only on restart");
+  next->runtime = current_->runtime;
+  r.config = next;
   std::string err;
   std::shared_ptr<const dnscache::Options> dns = modules::prepare_dns(*r.config, err);
   if (!err.empty()) {

@@ -126,6 +126,16 @@ def run(t: TestContext) -> None:
     check(samples[("portico_reloads_total", (("result", "failed"),))] == 1, "one reload failed")
     st, _, body = admin(ap, "/config", token=TOKEN)
     check(json.loads(body)["listeners"][0]["routes"][0]["respond"]["body"] == "two", "old config kept")
+    # A reload that changes restart-only keys: the rest applies, /config shows what runs.
+    p.write_config(config("three").replace("workers: 2", "workers: 1").replace("event_loop: auto", "event_loop: epoll"))
+    st, _, body = admin(ap, "/reload", method="POST", token=TOKEN)
+    check((st, body) == (200, b"reload ok\n"), f"POST /reload changing workers: {st} {body!r}")
+    st, _, body = admin(ap, "/config", token=TOKEN)
+    running = json.loads(body)
+    check(running["listeners"][0]["routes"][0]["respond"]["body"] == "three", "/config after the third reload")
+    check(running.get("workers") == 2 and running.get("event_loop") == "auto",
+          f"/config shows workers {running.get('workers')}, event_loop {running.get('event_loop')}: not what runs")
+    p.wait_log(r"the number of workers changes only on restart", what="restart-only warning")
 
     # drain: /ready says 503 while a relayed session keeps the process alive
     s = connect(("127.0.0.1", tcp))
