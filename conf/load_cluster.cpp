@@ -237,7 +237,7 @@ void load_cluster(LoadContext& ctx, const YAML::Node& n, const std::string& path
     ctx.clusters.push_back(marks);
     return;
   }
-  if (f.require("name") && f.str("name", c.name)) marks.name = mark_of(*f.get("name"));
+  if (f.require("name") && f.name("name", c.name)) marks.name = mark_of(*f.get("name"));
   if (const YAML::Node* e = f.get("endpoints")) load_endpoints(r, *e, f.sub("endpoints"), c);
   if (const YAML::Node* d = f.get("discovery")) load_discovery(r, *d, f.sub("discovery"), c.discovery);
   if (!f.has("endpoints") && !f.has("discovery"))

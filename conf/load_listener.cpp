@@ -166,7 +166,12 @@ void load_route(LoadContext& ctx, const YAML::Node& n, const std::string& path, 
            {"name", "match", "cluster", "static", "redirect", "respond", "rewrite", "request_headers",
             "response_headers", "timeout", "retries"});
   if (!f.ok()) return;
-  f.opt_str("name", rt.name);
+  if (const YAML::Node* nm = f.get("name"); nm && !nm->IsNull()) {
+    std::string name;
+    if (f.name("name", name)) rt.name = std::move(name);
+  } else {
+    f.opt_str("name", rt.name);
+  }
   if (const YAML::Node* m = f.get("match")) load_match(r, *m, f.sub("match"), rt.match);
 
   std::vector<std::string> actions;
@@ -297,7 +302,7 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
     ctx.listeners.push_back(marks);
     return;
   }
-  if (f.require("name") && f.str("name", l.name)) marks.name = mark_of(*f.get("name"));
+  if (f.require("name") && f.name("name", l.name)) marks.name = mark_of(*f.get("name"));
   if (f.require("bind")) {
     marks.bind_ok = f.address("bind", l.bind);
     marks.bind = mark_of(*f.get("bind"));

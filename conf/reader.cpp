@@ -133,13 +133,60 @@ std::optional<std::string> Reader::scalar(const YAML::Node& n, const std::string
   return s;
 }
 
+namespace {
+// Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1Fu;
+    else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0Fu;
+    else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07u;
+    else return false;
+    if (s.size() - i <= n) return false;  // cut short
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+}  // namespace
+
 std::optional<std::string> Reader::string(const YAML::Node& n, const std::string& path) {
   auto s = scalar(n, path);
   if (s && s->empty()) {
     error(n, path, "must not be empty");
     return std::nullopt;
   }
+  // YAML is UTF-8 text; yaml-cpp passes other bytes through, and they would
+  // reach the metrics, /config (JSON) and the logs.
+  if (s && !valid_utf8(*s)) {
+    error(n, path, "is not valid UTF-8");
+    return std::nullopt;
+  }
   return s;
+}
+
+bool Fields::name(std::string_view key, std::string& out) {
+  if (!str(key, out)) return false;
+  for (unsigned char c : out) {
+    if (c < 0x20 || c == 0x7f) {
+      r_.error(*get(key), sub(key), "must not contain control characters");
+      return false;
+    }
+  }
+  return true;
 }
 
 std::optional<bool> Reader::boolean(const YAML::Node& n, const std::string& path) {

@@ -121,6 +121,8 @@ class Fields {
   // Each reads key when present into out (unchanged when absent or bad);
   // returns true only when present and valid.
   bool str(std::string_view key, std::string& out);
+  // A name (listener, cluster, route): a string without control characters.
+  bool name(std::string_view key, std::string& out);
   bool opt_str(std::string_view key, std::optional<std::string>& out);  // null -> nullopt
   bool boolean(std::string_view key, bool& out);
   template <class T>

@@ -441,3 +441,24 @@ TEST_CASE("hostile input is reported, never crashes") {
   CHECK(errors_of("workers: !!binary aGVsbG8=\n") ==
         Lines{"e.yaml:1:10: workers: expected auto or an integer from 1 to 256, got 'aGVsbG8='"});
 }
+
+TEST_CASE("text that is not UTF-8, and names with control characters, are refused where they stand") {
+  // Raw bytes: yaml-cpp passes them through; they must not reach /metrics or /config.
+  Lines e = errors_of("clusters:\n  - { name: \"bad\xff\xfe\", endpoints: [\"127.0.0.1:7001\"] }\n");
+  REQUIRE(e.size() == 1);
+  CHECK(e[0] == "e.yaml:2:13: clusters[0].name: is not valid UTF-8");
+  // An overlong encoding and a lone continuation byte are not UTF-8 either.
+  CHECK(errors_of("clusters:\n  - { name: \"a\xc0\xaf" "b\", endpoints: [\"127.0.0.1:7001\"] }\n").size() == 1);
+  CHECK(errors_of("clusters:\n  - { name: \"\x80\", endpoints: [\"127.0.0.1:7001\"] }\n").size() == 1);
+  // Escapes that make control characters are fine in text, not in a name.
+  CHECK(errors_of("clusters:\n  - { name: \"h\\0x\", endpoints: [\"127.0.0.1:7001\"] }\n") ==
+        Lines{"e.yaml:2:13: clusters[0].name: must not contain control characters"});
+  CHECK(errors_of("listeners:\n"
+                  "  - name: \"a\\tb\"\n"
+                  "    bind: \"127.0.0.1:7000\"\n"
+                  "    cluster: c\n" + kCluster) ==
+        Lines{"e.yaml:2:11: listeners[0].name: must not contain control characters"});
+  // Non-ASCII UTF-8 names are fine.
+  CHECK(errors_of("clusters:\n  - { name: \"caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80\", endpoints: [\"127.0.0.1:7001\"] }\n")
+            .empty());
+}
