@@ -62,6 +62,72 @@ size_t PeerKeyHash::operator()(const PeerKey& k) const {
   return static_cast<size_t>(h);
 }
 
+bool LocalAddr::operator==(const LocalAddr& o) const {
+  if (family != o.family || ifindex != o.ifindex) return false;
+  if (family == AF_INET) return addr4.s_addr == o.addr4.s_addr;
+  return family != AF_INET6 || std::memcmp(&addr6, &o.addr6, sizeof addr6) == 0;
+}
+
+bool is_wildcard(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET) return reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+  if (addr->sa_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr);
+  return false;
+}
+
+void enable_pktinfo(int fd, int family) {
+  int one = 1;
+  if (family == AF_INET) ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  else if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+}
+
+LocalAddr read_pktinfo(msghdr& mh) {
+  LocalAddr l;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(in_pktinfo))) {
+      in_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      l.family = AF_INET;
+      l.addr4 = pi.ipi_addr;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+               c->cmsg_len >= CMSG_LEN(sizeof(in6_pktinfo))) {
+      in6_pktinfo pi;
+      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      l.family = AF_INET6;
+      l.addr6 = pi.ipi6_addr;
+      l.ifindex = static_cast<int>(pi.ipi6_ifindex);
+    }
+  }
+  return l;
+}
+
+void set_pktinfo(msghdr& mh, const LocalAddr& l, uint8_t* control) {
+  mh.msg_control = nullptr;
+  mh.msg_controllen = 0;
+  if (l.family != AF_INET && l.family != AF_INET6) return;
+  std::memset(control, 0, kPktinfoSpace);
+  mh.msg_control = control;
+  mh.msg_controllen = kPktinfoSpace;
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  if (l.family == AF_INET) {
+    in_pktinfo pi{};
+    pi.ipi_spec_dst = l.addr4;
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    mh.msg_controllen = CMSG_SPACE(sizeof pi);
+  } else {
+    in6_pktinfo pi{};
+    pi.ipi6_addr = l.addr6;
+    pi.ipi6_ifindex = static_cast<unsigned>(l.ifindex);
+    c->cmsg_level = IPPROTO_IPV6;
+    c->cmsg_type = IPV6_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    mh.msg_controllen = CMSG_SPACE(sizeof pi);
+  }
+}
+
 void set_nodelay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

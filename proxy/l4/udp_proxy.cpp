@@ -38,7 +38,10 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
     owner_->env_->loop->timers().arm(timer_, last_ + idle_ns_);
   }
 
-  void forward(const void* data, size_t len) {
+  // The client's datagram, sent to `local` (a wildcard listener's address
+  // the client used; replies leave from it).
+  void forward(const void* data, size_t len, const io::LocalAddr& local) {
+    local_ = local;
     touch();
     if (::send(fd_, data, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
       LOG_DEBUG("udp %s: send upstream: %s", owner_->listener_->name.c_str(), std::strerror(errno));
@@ -58,9 +61,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
       io::Buffer* b = op.take_buffer();
       if (!closing_ && static_cast<size_t>(res) <= owner_->env_->loop->pool().size()) {
         touch();
-        if (::sendto(owner_->fd_, b->data, static_cast<size_t>(res), MSG_DONTWAIT | MSG_NOSIGNAL,
-                     reinterpret_cast<const sockaddr*>(&key_.addr), key_.len) < 0)
-          LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
+        to_client(b->data, static_cast<size_t>(res));
       } else if (!closing_) {
         LOG_DEBUG("udp %s: dropped a %d-byte datagram (buffer_size is %u)",
                   owner_->listener_->name.c_str(), res, owner_->env_->loop->pool().size());
@@ -73,9 +74,14 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
     // nothing for UDP. Either way, listen on.
     if (!closing_ && res == 0) {
       touch();
-      if (::sendto(owner_->fd_, nullptr, 0, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&key_.addr),
-                   key_.len) < 0)
-        LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
+      to_client(nullptr, 0);
+    }
+    if (!closing_ && res == -ECONNREFUSED) {
+      // ICMP port unreachable: nothing listens at this endpoint (now). The
+      // session ends, so the client's next datagram picks an endpoint again
+      // instead of staying pinned to a dead one until the idle timeout.
+      LOG_DEBUG("udp %s: upstream refused (port unreachable); session ended", owner_->listener_->name.c_str());
+      end();
     }
     if (!closing_ && res != -ECANCELED) {
       owner_->env_->loop->recv(recv_, fd_, MSG_TRUNC);
@@ -83,6 +89,19 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
     }
     if (!closing_) end();
     maybe_destroy();
+  }
+
+  void to_client(const void* data, size_t len) {
+    iovec iov{const_cast<void*>(data), len};
+    msghdr mh{};
+    mh.msg_name = &key_.addr;
+    mh.msg_namelen = key_.len;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    alignas(cmsghdr) uint8_t control[io::kPktinfoSpace];
+    io::set_pktinfo(mh, local_, control);
+    if (::sendmsg(owner_->fd_, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+      LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
   }
 
   void on_timer(io::Timer&) override {
@@ -116,6 +135,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
   UdpListener* owner_;
   Generation* gen_;
   PeerKey key_;
+  io::LocalAddr local_;
   int fd_;
   io::Op recv_;
   io::Timer timer_;
@@ -135,6 +155,10 @@ void UdpListener::configure(Generation* gen, const conf::Listener* listener, con
   gen_ = gen;
   listener_ = listener;
   cluster_ = cluster;
+  if (!wildcard_ && listener->bind.family() != AF_UNIX && io::is_wildcard(listener->bind.sa())) {
+    wildcard_ = true;
+    io::enable_pktinfo(fd_, listener->bind.family());
+  }
 }
 
 void UdpListener::start() { arm(); }
@@ -146,6 +170,10 @@ void UdpListener::arm() {
   msg_.msg_namelen = sizeof peer_;
   msg_.msg_iov = &iov_;
   msg_.msg_iovlen = 1;
+  if (wildcard_) {
+    msg_.msg_control = control_;
+    msg_.msg_controllen = sizeof control_;
+  }
   env_->loop->recvmsg(recv_, fd_, &msg_);
 }
 
@@ -177,12 +205,18 @@ void UdpListener::on_complete(io::Op&, int res) {
 }
 
 void UdpListener::on_datagram(size_t len) {
+  if (len > env_->loop->pool().size()) {  // the replies could not be relayed either
+    LOG_DEBUG("udp %s: dropped a %zu-byte datagram (buffer_size is %u)", listener_->name.c_str(), len,
+              env_->loop->pool().size());
+    return;
+  }
   PeerKey key;
   std::memcpy(&key.addr, &peer_, msg_.msg_namelen);
   key.len = msg_.msg_namelen;
+  const io::LocalAddr local = wildcard_ ? io::read_pktinfo(msg_) : io::LocalAddr{};
   auto it = sessions_.find(key);
   if (it != sessions_.end()) {
-    it->second->forward(buf_.data(), len);
+    it->second->forward(buf_.data(), len, local);
     return;
   }
   if (shared_->active.fetch_add(1, std::memory_order_relaxed) >= listener_->limits.udp_sessions) {
@@ -214,7 +248,7 @@ void UdpListener::on_datagram(size_t len) {
   ++live_;
   sessions_.emplace(s->key(), s);
   s->start();
-  s->forward(buf_.data(), len);
+  s->forward(buf_.data(), len, local);
 }
 
 }  // namespace portico::l4

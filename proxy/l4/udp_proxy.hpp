@@ -51,6 +51,8 @@ class UdpListener final : private io::OpHandler {
   sockaddr_storage peer_{};
   iovec iov_{};
   msghdr msg_{};
+  bool wildcard_ = false;  // bound to 0.0.0.0 or ::: replies name their source (IP_PKTINFO)
+  alignas(cmsghdr) uint8_t control_[io::kPktinfoSpace];
   std::string buf_;  // one datagram: 64 KiB
   std::unordered_map<PeerKey, UdpSession*, PeerKeyHash> sessions_;
   uint32_t live_ = 0;  // sessions not yet destroyed (some may be unlinked, closing)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/io/loop.hpp"
+#include "proxy/io/socket.hpp"
 #include "proxy/modules/dns_module.hpp"
 
 namespace portico::modules {
@@ -60,12 +61,7 @@ class DnsModule::UdpServer final : public DnsModule::Part {
   void reply(std::span<const uint8_t> bytes, const dnscache::Peer& peer, uint32_t local);
 
  private:
-  struct Local {
-    int family = 0;
-    in6_addr addr6{};
-    in_addr addr4{};
-    int ifindex = 0;
-  };
+  using Local = io::LocalAddr;
   static constexpr size_t kControl = 128;       // room for one IP(V6)_PKTINFO cmsg
   static constexpr size_t kReplySlot = 4096;    // queued reply bytes; larger ones go at once
   struct Rx {  // one receive slot

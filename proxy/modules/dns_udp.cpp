@@ -16,14 +16,6 @@ namespace {
 
 constexpr size_t kMaxDatagram = 65536;
 
-bool is_wildcard(const conf::Address& a) {
-  if (a.family() == AF_INET)
-    return reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr == htonl(INADDR_ANY);
-  if (a.family() == AF_INET6)
-    return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr);
-  return false;
-}
-
 // Errors after which receiving again makes sense (anything else stops the socket).
 bool transient(int err) {
   return err == EINTR || err == EAGAIN || err == ENOMEM || err == ENOBUFS || err == ECONNREFUSED ||
@@ -35,7 +27,7 @@ bool transient(int err) {
 // ------------------------------------------------------------ UdpServer --
 
 DnsModule::UdpServer::UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, uint32_t id, uint32_t batch)
-    : Part(m), fd_(s.udp_fd), id_(id), wildcard_(is_wildcard(s.address)), batch_(std::max<uint32_t>(batch, 1)),
+    : Part(m), fd_(s.udp_fd), id_(id), wildcard_(io::is_wildcard(s.address.sa())), batch_(std::max<uint32_t>(batch, 1)),
       recv_(this, kRecv), rx_(batch_), rx_vec_(batch_),
       rx_bytes_(std::make_unique_for_overwrite<uint8_t[]>(size_t{batch_} * kMaxDatagram)),
       ring_sends_(loop()->backend() == io::Backend::kIoUring), tx_slots_(size_t{batch_} * (ring_sends_ ? 2 : 1)),
@@ -46,10 +38,7 @@ DnsModule::UdpServer::UdpServer(DnsModule* m, const DnsWorkerConfig::Socket& s, 
     tx_free_.push_back(static_cast<uint32_t>(tx_slots_ - 1 - i));
   }
   if (wildcard_) {
-    // Replies must leave from the address the query was sent to.
-    int one = 1;
-    if (s.address.family() == AF_INET) ::setsockopt(fd_, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
-    else ::setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+    io::enable_pktinfo(fd_, s.address.family());  // replies leave from the address asked
   }
 }
 
@@ -145,29 +134,10 @@ void DnsModule::UdpServer::handle(size_t i, size_t len) {
 
 uint32_t DnsModule::UdpServer::local_slot(msghdr& mh) {
   if (!wildcard_) return 0;
-  Local l;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-      in_pktinfo pi;
-      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      l.family = AF_INET;
-      l.addr4 = pi.ipi_addr;
-    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-      in6_pktinfo pi;
-      std::memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      l.family = AF_INET6;
-      l.addr6 = pi.ipi6_addr;
-      l.ifindex = static_cast<int>(pi.ipi6_ifindex);
-    }
-  }
+  const io::LocalAddr l = io::read_pktinfo(mh);
   if (l.family == 0) return 0;
-  for (size_t i = 0; i < locals_.size(); ++i) {
-    const Local& o = locals_[i];
-    if (o.family == l.family && o.ifindex == l.ifindex &&
-        (l.family == AF_INET ? o.addr4.s_addr == l.addr4.s_addr
-                             : std::memcmp(&o.addr6, &l.addr6, sizeof l.addr6) == 0))
-      return static_cast<uint32_t>(i + 1);
-  }
+  for (size_t i = 0; i < locals_.size(); ++i)
+    if (locals_[i] == l) return static_cast<uint32_t>(i + 1);
   if (locals_.size() >= m_->limits_.udp_locals) return 0;  // the kernel picks the source
   locals_.push_back(l);
   return static_cast<uint32_t>(locals_.size());
@@ -176,33 +146,7 @@ uint32_t DnsModule::UdpServer::local_slot(msghdr& mh) {
 void DnsModule::UdpServer::address(msghdr& mh, const dnscache::Peer& peer, uint32_t local, uint8_t* control) {
   mh.msg_name = const_cast<sockaddr_storage*>(&peer.addr);
   mh.msg_namelen = peer.len;
-  mh.msg_control = nullptr;
-  mh.msg_controllen = 0;
-  if (local == 0 || local > locals_.size()) return;
-  const Local& l = locals_[local - 1];
-  constexpr size_t kSpace = CMSG_SPACE(sizeof(in6_pktinfo));
-  std::memset(control, 0, kSpace);
-  mh.msg_control = control;
-  mh.msg_controllen = kSpace;
-  cmsghdr* c = CMSG_FIRSTHDR(&mh);
-  if (l.family == AF_INET) {
-    in_pktinfo pi{};
-    pi.ipi_spec_dst = l.addr4;
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof pi);
-    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    mh.msg_controllen = CMSG_SPACE(sizeof pi);
-  } else {
-    in6_pktinfo pi{};
-    pi.ipi6_addr = l.addr6;
-    pi.ipi6_ifindex = static_cast<unsigned>(l.ifindex);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof pi);
-    std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    mh.msg_controllen = CMSG_SPACE(sizeof pi);
-  }
+  io::set_pktinfo(mh, local == 0 || local > locals_.size() ? io::LocalAddr{} : locals_[local - 1], control);
 }
 
 void DnsModule::UdpServer::fill(size_t i, std::span<const uint8_t> bytes, const dnscache::Peer& peer,

@@ -5,32 +5,13 @@ query was sent to (IP_PKTINFO), here 127.0.0.2 while the kernel would pick
 (unshare -n, needs root or user namespaces), so the wildcard bind exposes
 nothing; skipped (77) where that is not possible."""
 import os
-import shutil
 import socket
-import subprocess
 import sys
 
-NETNS_FLAG = "PORTICO_E2E_IN_NETNS"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+from netns_reexec import reexec_in_netns  # noqa: E402
 
-if os.environ.get(NETNS_FLAG) != "1":
-    # Re-run this script inside a fresh network namespace (only lo, brought up).
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        print("SKIP wildcard.py: unshare/ip not available", flush=True)
-        sys.exit(77)
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
-    if probe.returncode != 0:
-        probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
-        if probe.returncode != 0:
-            print(f"SKIP wildcard.py: cannot create a network namespace: {probe.stderr.decode().strip()}",
-                  flush=True)
-            sys.exit(77)
-        cmd = ["unshare", "-rn"]
-    else:
-        cmd = ["unshare", "-n"]
-    env = dict(os.environ, **{NETNS_FLAG: "1"})
-    sys.exit(subprocess.run(cmd + [sys.executable] + sys.argv, env=env).returncode)
-
-subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+reexec_in_netns("wildcard.py")
 
 from dns_common import dns_config, start_dns  # noqa: E402
 from fake_dns import FakeDns, build_query, dig, parse_message  # noqa: E402
