@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -62,6 +63,16 @@ bool same(std::string_view a, std::string_view b) {
   unsigned char d = 0;
   for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
   return d == 0;
+}
+
+// "Bearer <token>": the scheme is case-insensitive (RFC 9110 11.1), the token
+// compared in constant time.
+bool bearer_matches(std::string_view auth, std::string_view token) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (auth.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(auth[i])) != kScheme[i]) return false;
+  return same(auth.substr(kScheme.size()), token);
 }
 
 }  // namespace
@@ -188,7 +199,7 @@ class AdminConn final : private io::OpHandler, private io::TimerHandler {
     }
     // Probes stay open; everything else needs the token when one is set.
     const bool probe = path_ == "/healthz" || path_ == "/ready";
-    if (!probe && cfg && cfg->admin.token && !same(auth_, "Bearer " + *cfg->admin.token)) {
+    if (!probe && cfg && cfg->admin.token && !bearer_matches(auth_, *cfg->admin.token)) {
       extra_ = "WWW-Authenticate: Bearer realm=\"portico\"\r\n";
       return fail(401);
     }

@@ -55,6 +55,14 @@ def run(t: TestContext) -> None:
         check(st == 401, f"{path} with a wrong token: {st}")
     st, _, _ = admin(ap, "/reload", method="POST")
     check(st == 401, f"POST /reload without token: {st}")
+    # The auth scheme is case-insensitive (RFC 9110 11.1); the token is not.
+    for scheme, want in (("bearer", 200), ("BEARER", 200), ("Basic", 401)):
+        st, _, _ = admin_raw(ap, f"GET /clusters HTTP/1.1\r\nHost: a\r\nAuthorization: {scheme} {TOKEN}\r\n"
+                                 f"Connection: close\r\n\r\n".encode())
+        check(st == want, f"Authorization: {scheme} <token>: {st}, want {want}")
+    st, _, _ = admin_raw(ap, f"GET /clusters HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN.upper()}x\r\n"
+                             f"Connection: close\r\n\r\n".encode())
+    check(st == 401, f"a wrong token with the right scheme: {st}")
 
     samples = scrape(ap, TOKEN)
     check(samples[("portico_workers", ())] == 2, "portico_workers should be 2")
