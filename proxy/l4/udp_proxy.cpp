@@ -27,9 +27,11 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
         fd_(upstream_fd),
         recv_(this, 0),
         timer_(this, 0),
-        idle_ns_(idle_ns) {
+        idle_ns_(idle_ns),
+        stats_(owner->stats_) {
     ++gen_->refs;
     owner_->env_->add(this);
+    stats_->accepted.add(), stats_->active.add();
   }
 
   void start() {
@@ -43,6 +45,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
   void forward(const void* data, size_t len, const io::LocalAddr& local) {
     local_ = local;
     touch();
+    stats_->bytes_in.add(len);
     if (::send(fd_, data, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
       LOG_DEBUG("udp %s: send upstream: %s", owner_->listener_->name.c_str(), std::strerror(errno));
   }
@@ -102,6 +105,8 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
     io::set_pktinfo(mh, local_, control);
     if (::sendmsg(owner_->fd_, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
       LOG_DEBUG("udp %s: send to client: %s", owner_->listener_->name.c_str(), std::strerror(errno));
+    else
+      stats_->bytes_out.add(len);
   }
 
   void on_timer(io::Timer&) override {
@@ -126,6 +131,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
   void maybe_destroy() {
     if (recv_.armed()) return;
     owner_->env_->loop->close(fd_);
+    stats_->active.sub();
     --gen_->refs;
     owner_->env_->remove(this);
     owner_->session_gone(this);
@@ -141,6 +147,7 @@ class UdpSession final : public Session, private io::OpHandler, private io::Time
   io::Timer timer_;
   TimeNs last_ = 0;
   TimeNs idle_ns_;
+  ListenerStats* stats_;  // the worker's slot for this listener name: outlives the session
   bool closing_ = false;
 };
 
@@ -155,6 +162,7 @@ void UdpListener::configure(Generation* gen, const conf::Listener* listener, con
   gen_ = gen;
   listener_ = listener;
   cluster_ = cluster;
+  stats_ = env_->stats ? env_->stats->listener(listener->name) : WorkerStats::listener_sink();
   if (!wildcard_ && listener->bind.family() != AF_UNIX && io::is_wildcard(listener->bind.sa())) {
     wildcard_ = true;
     io::enable_pktinfo(fd_, listener->bind.family());
@@ -221,6 +229,7 @@ void UdpListener::on_datagram(size_t len) {
   }
   if (shared_->active.fetch_add(1, std::memory_order_relaxed) >= listener_->limits.udp_sessions) {
     shared_->active.fetch_sub(1, std::memory_order_relaxed);
+    stats_->refused.add();
     LOG_DEBUG("udp %s: session limit %u reached, datagram dropped", listener_->name.c_str(),
               listener_->limits.udp_sessions);
     return;

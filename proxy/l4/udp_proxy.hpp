@@ -47,6 +47,9 @@ class UdpListener final : private io::OpHandler {
   Generation* gen_ = nullptr;
   const conf::Listener* listener_ = nullptr;
   const conf::Cluster* cluster_ = nullptr;
+  // Sessions count as connections: accepted, active, refused (a datagram
+  // dropped at udp_sessions), and their bytes.
+  ListenerStats* stats_ = WorkerStats::listener_sink();
   io::Op recv_;
   sockaddr_storage peer_{};
   iovec iov_{};

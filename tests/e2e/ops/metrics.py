@@ -2,7 +2,7 @@
 """Metrics move as traffic flows: each request counted once, on the route it
 matched (or _unmatched) and its status class; latency histogram counts agree;
 listener connections and bytes, upstream requests and connect failures, TCP
-relay sessions and bytes; summed over two workers. The exposition is validated
+relay sessions and bytes, UDP sessions, refusals and bytes; summed over two workers. The exposition is validated
 by a strict parser (HELP/TYPE, label syntax, cumulative buckets, _count)."""
 import os
 import sys
@@ -10,15 +10,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ops_common import metric, ops_config, scrape  # noqa: E402
-from portico_harness import (ListenerSpec, TcpEchoServer, TestContext, check, connect,  # noqa: E402
-                             echo_roundtrip, main)
+from portico_harness import (ListenerSpec, TcpEchoServer, TestContext, UdpEchoServer, check, connect,  # noqa: E402
+                             echo_roundtrip, main, udp_roundtrip)
+import socket  # noqa: E402
 from http_origin import HttpOrigin, curl  # noqa: E402
 
 
 def run(t: TestContext) -> None:
     origin = t.add(HttpOrigin(name="origin"))
     echo = t.add(TcpEchoServer())
-    web, tcp, ap = t.port(), t.port(), t.port()
+    uecho = t.add(UdpEchoServer("ipv4", name="udp-echo"))
+    web, tcp, ap, pu = t.port(), t.port(), t.port(), t.port("udp")
     cfg = ops_config(ap, listeners=f"""
   - name: web
     bind: "127.0.0.1:{web}"
@@ -29,10 +31,12 @@ def run(t: TestContext) -> None:
       - {{ name: dead, match: {{ path_prefix: "/dead" }}, cluster: dead }}
       - {{ match: {{ path: "/moved" }}, redirect: {{ status: 301, location: "/ok" }} }}
   - {{ name: relay, bind: "127.0.0.1:{tcp}", protocol: tcp, cluster: echo }}
+  - {{ name: dgram, bind: "127.0.0.1:{pu}", protocol: udp, cluster: uecho, limits: {{ udp_sessions: 2 }} }}
 """, clusters=f"""
   - {{ name: app, endpoints: [ "{origin.endpoint}" ] }}
   - {{ name: dead, endpoints: [ "127.0.0.1:1" ] }}
   - {{ name: echo, endpoints: [ "{echo.endpoint}" ] }}
+  - {{ name: uecho, endpoints: [ "{uecho.endpoint}" ] }}
 """)
     t.start_portico(cfg, [ListenerSpec("127.0.0.1", web), ListenerSpec("127.0.0.1", ap)])
 
@@ -108,6 +112,27 @@ def run(t: TestContext) -> None:
     check(metric(s2, "portico_listener_connections_active", listener="relay") == 1, "one active relay session")
     check(metric(s2, "portico_upstream_active", cluster="echo", endpoint=echo.endpoint) == 1, "echo active")
     s.close()
+
+    # UDP: sessions count as connections; a datagram over udp_sessions (a bound
+    # shared by the workers) as refused.
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+    answered = 0
+    for i, c in enumerate(clients):
+        c.bind(("127.0.0.1", 0))
+        c.settimeout(1)
+        try:
+            answered += udp_roundtrip(c, ("127.0.0.1", pu), b"u" * (10 + i), timeout=1) == b"u" * (10 + i)
+        except Exception:  # the third is over the limit: no reply
+            pass
+    s3 = scrape(ap)
+    for c in clients:
+        c.close()
+    check(answered == 2, f"{answered} UDP clients answered with udp_sessions 2")
+    check(metric(s3, "portico_listener_connections_accepted_total", listener="dgram") == 2, "UDP sessions accepted")
+    check(metric(s3, "portico_listener_connections_active", listener="dgram") == 2, "UDP sessions active")
+    check(metric(s3, "portico_listener_connections_refused_total", listener="dgram") == 1, "UDP datagram refused")
+    check(metric(s3, "portico_listener_received_bytes_total", listener="dgram") == 21, "UDP bytes in")
+    check(metric(s3, "portico_listener_sent_bytes_total", listener="dgram") == 21, "UDP bytes out")
 
 
 if __name__ == "__main__":
