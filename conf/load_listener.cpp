@@ -330,6 +330,9 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
       tf.duration("handshake", l.timeouts.handshake, kMs, kDay);
       tf.duration("connect", l.timeouts.connect, kMs, kDay);
       tf.duration("linger", l.timeouts.linger, kMs, kDay);
+      if (l.protocol == Protocol::kUdp)
+        for (const char* k : {"header", "handshake", "connect", "linger"})
+          if (tf.has(k)) r.error(*tf.key_node(k), tf.sub(k), "does not apply to a udp listener (only idle does)");
     }
   }
   if (const YAML::Node* t = f.get("limits")) {
@@ -344,6 +347,13 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
       lf.size("body", l.limits.body, 0, 1024 * kGiB);
       lf.integer("udp_sessions", l.limits.udp_sessions, 1, 1000000);
       lf.size("buffer", l.limits.buffer, kKiB, 64 * kMiB);
+      if (l.protocol == Protocol::kUdp) {
+        for (const char* k : {"max_connections", "request_line", "header_bytes", "headers", "body", "buffer"})
+          if (lf.has(k))
+            r.error(*lf.key_node(k), lf.sub(k), "does not apply to a udp listener (only udp_sessions does)");
+      } else if (lf.has("udp_sessions")) {
+        r.error(*lf.key_node("udp_sessions"), lf.sub("udp_sessions"), "is for udp listeners");
+      }
     }
   }
   if (const YAML::Node* rs = f.get("routes")) {
@@ -379,6 +389,9 @@ void load_listener(LoadContext& ctx, const YAML::Node& n, const std::string& pat
       r.error(*f.key_node("routes"), f.sub("routes"),
               std::string("a ") + proto + " listener takes no 'routes' (routes are for http)");
   }
+  if (l.protocol == Protocol::kUdp && f.has("proxy_protocol_from"))
+    r.error(*f.key_node("proxy_protocol_from"), f.sub("proxy_protocol_from"),
+            "a udp listener reads no PROXY protocol header");
   if (l.protocol == Protocol::kUdp && l.defer_accept.value_or(false))
     r.error(*f.get("defer_accept"), f.sub("defer_accept"), "defer_accept is for tcp and http listeners");
   if (l.splice.value_or(false)) {

@@ -462,3 +462,17 @@ TEST_CASE("text that is not UTF-8, and names with control characters, are refuse
   CHECK(errors_of("clusters:\n  - { name: \"caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80\", endpoints: [\"127.0.0.1:7001\"] }\n")
             .empty());
 }
+
+TEST_CASE("keys that do not apply to a udp listener are refused, not ignored") {
+  const std::string head = "listeners:\n  - name: u\n    bind: \"127.0.0.1:7000\"\n    protocol: udp\n    cluster: c\n";
+  CHECK(errors_of(head + "    proxy_protocol_from: 127.0.0.1\n" + kCluster) ==
+        Lines{"e.yaml:6:5: listeners[0].proxy_protocol_from: a udp listener reads no PROXY protocol header"});
+  CHECK(errors_of(head + "    limits: { max_connections: 5, udp_sessions: 10 }\n" + kCluster) ==
+        Lines{"e.yaml:6:15: listeners[0].limits.max_connections: does not apply to a udp listener (only udp_sessions does)"});
+  CHECK(errors_of(head + "    timeouts: { connect: 1s, idle: 5s }\n" + kCluster) ==
+        Lines{"e.yaml:6:17: listeners[0].timeouts.connect: does not apply to a udp listener (only idle does)"});
+  CHECK(errors_of("listeners:\n  - name: t\n    bind: \"127.0.0.1:7000\"\n    cluster: c\n"
+                  "    limits: { udp_sessions: 10 }\n" + kCluster) ==
+        Lines{"e.yaml:5:15: listeners[0].limits.udp_sessions: is for udp listeners"});
+  CHECK(errors_of(head + "    limits: { udp_sessions: 10 }\n    timeouts: { idle: 5s }\n" + kCluster).empty());
+}
