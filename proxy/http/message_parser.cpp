@@ -166,12 +166,22 @@ ParseResult MessageParser::fail(HttpError e, size_t consumed) {
   return r;
 }
 
-HttpError MessageParser::map_llhttp_error(llhttp_errno_t e) const {
+HttpError MessageParser::map_llhttp_error(llhttp_errno_t e, const char* end) const {
   const char* reason = llhttp_get_error_reason(&parser_);
   if (reason == nullptr) reason = llhttp_errno_name(e);
   switch (e) {
     case HPE_PAUSED_H2_UPGRADE:
       return {type_ == HTTP_REQUEST ? 505 : 502, "HTTP/2 preface on an HTTP/1.1 connection"};
+    case HPE_INVALID_METHOD: {
+      // llhttp knows a fixed set of methods. A token it does not know,
+      // followed by a space, is a well-formed request line with a method
+      // portico does not implement: 501 (RFC 9110 9.1), not 400.
+      const char* p = llhttp_get_error_pos(&parser_);
+      size_t n = 0;
+      while (p && p + n < end && is_tchar(static_cast<unsigned char>(p[n]))) ++n;
+      if (type_ == HTTP_REQUEST && n > 0 && p + n < end && p[n] == ' ') return {501, "method not implemented"};
+      return {default_status_, reason};
+    }
     default:
       return {default_status_, reason};
   }
@@ -223,7 +233,7 @@ ParseResult MessageParser::parse(std::string_view input) {
       if (e == HPE_PAUSED) llhttp_resume(&parser_);
     } else if (e != HPE_OK) {
       if (cb_error_) return fail(cb_error_, pos);  // ours, whatever code llhttp reports
-      return fail(map_llhttp_error(e), pos);
+      return fail(map_llhttp_error(e, data + pos + limit), pos);
     }
     pos += used;
 

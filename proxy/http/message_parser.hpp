@@ -141,7 +141,7 @@ class MessageParser {
   int response_head_complete();
   void start_message();
   ParseResult fail(HttpError e, size_t consumed);
-  HttpError map_llhttp_error(llhttp_errno_t e) const;
+  HttpError map_llhttp_error(llhttp_errno_t e, const char* end) const;  // end: of the input llhttp saw
 
   llhttp_t parser_{};
   llhttp_type_t type_;
