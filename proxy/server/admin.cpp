@@ -90,6 +90,9 @@ class AdminConn final : private io::OpHandler, private io::TimerHandler {
   }
   void abort() { close(); }
   bool armed() const { return recv_.armed() || send_.armed(); }
+  bool closing() const { return closing_; }
+  // Still waiting for its request: may make room for a newer connection.
+  bool evictable() const { return !closing_ && !answered_ && !waiting_reload_; }
 
  private:
   enum class After { kNothing, kDrain };
@@ -337,11 +340,36 @@ void AdminServer::on_complete(io::Op&, int res) {
 
 void AdminServer::accepted(int res) {
   if (res >= 0) {
-    if (stopping_ || conns_.size() >= limits_.connections) {
-      if (!stopping_) LOG_WARN("admin: %u connections open, closing a new one", limits_.connections);
-      loop_->close(res);
-      return;
+    auto open = [this] {
+      return static_cast<size_t>(std::count_if(conns_.begin(), conns_.end(), [](const auto& c) { return !c->closing(); }));
+    };
+    if (!stopping_ && open() >= limits_.connections) {
+      // Full: the oldest connection that has not sent its request yet makes
+      // room (nginx reuses idle connections the same way), so connections
+      // that send nothing cannot lock out a liveness probe.
+      auto it = std::find_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->evictable(); });
+      if (it != conns_.end()) {
+        AdminConn* c = it->get();
+        ++evicted_;
+        c->abort();
+        c->maybe_finish();  // may free it
+      }
     }
+    if (stopping_ || open() >= limits_.connections) {
+      ++refused_;
+      loop_->close(res);
+    } else {
+      conns_.push_back(std::make_unique<AdminConn>(this, res));
+      conns_.back()->start();
+    }
+    // At most one warning a second, whatever the rate.
+    if ((evicted_ || refused_) && !stopping_ && loop_->now() >= next_warn_) {
+      LOG_WARN("admin: %u connections open: %llu waiting ones closed to make room, %llu new ones refused",
+               limits_.connections, static_cast<unsigned long long>(evicted_), static_cast<unsigned long long>(refused_));
+      evicted_ = refused_ = 0;
+      next_warn_ = loop_->now() + kNsPerSec;
+    }
+    return;
     conns_.push_back(std::make_unique<AdminConn>(this, res));
     conns_.back()->start();
     return;

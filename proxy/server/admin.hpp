@@ -90,6 +90,8 @@ class AdminServer final : private io::OpHandler, private io::TimerHandler {
   std::vector<std::unique_ptr<AdminConn>> conns_;
   bool stopping_ = false;
   bool accepting_ = true;
+  uint64_t evicted_ = 0, refused_ = 0;  // since the last warning
+  TimeNs next_warn_ = 0;
 };
 
 }  // namespace portico::server

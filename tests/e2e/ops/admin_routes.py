@@ -145,6 +145,19 @@ def run(t: TestContext) -> None:
           f"/config shows workers {running.get('workers')}, event_loop {running.get('event_loop')}: not what runs")
     p.wait_log(r"the number of workers changes only on restart", what="restart-only warning")
 
+    # 70 connections that send nothing (the cap is 64) cannot lock out a probe:
+    # the oldest waiting ones make room for new ones.
+    idle = [socket.create_connection(("127.0.0.1", ap), timeout=5) for _ in range(70)]
+    try:
+        time.sleep(0.3)
+        for _ in range(3):
+            st, _, body = admin(ap, "/healthz")
+            check((st, body) == (200, b"ok\n"), f"/healthz with 70 idle admin connections open: {st} {body!r}")
+    finally:
+        for c in idle:
+            c.close()
+    p.wait_log(r"waiting ones closed to make room", what="the admin cap warning")
+
     # drain: /ready says 503 while a relayed session keeps the process alive
     s = connect(("127.0.0.1", tcp))
     echo_roundtrip(s, b"hold")
