@@ -166,6 +166,27 @@ ParseResult MessageParser::fail(HttpError e, size_t consumed) {
   return r;
 }
 
+namespace {
+// From `p` (where llhttp stopped, inside or at the end of the method) to the
+// end of the line: the rest of a token, SP, an origin-form, absolute-form or
+// "*" target, SP, "HTTP/d.d", CRLF; all within [p, end).
+bool unknown_method_line(const char* p, const char* end) {
+  if (!p) return false;
+  size_t n = 0;
+  while (p + n < end && is_tchar(static_cast<unsigned char>(p[n]))) ++n;
+  if (n == 0 || p + n >= end || p[n] != ' ') return false;
+  const char* t = p + n + 1;
+  const char* sp = t;
+  while (sp < end && *sp != ' ' && static_cast<unsigned char>(*sp) > 0x20 && *sp != 0x7f) ++sp;
+  const std::string_view target(t, static_cast<size_t>(sp - t));
+  if (target.empty() || sp >= end || *sp != ' ') return false;
+  if (target[0] != '/' && target != "*" && target.find("://") == std::string_view::npos) return false;
+  const std::string_view rest(sp + 1, static_cast<size_t>(end - sp - 1));
+  return rest.size() >= 10 && rest.substr(0, 5) == "HTTP/" && rest[5] >= '0' && rest[5] <= '9' && rest[6] == '.' &&
+         rest[7] >= '0' && rest[7] <= '9' && rest.substr(8, 2) == "\r\n";
+}
+}  // namespace
+
 HttpError MessageParser::map_llhttp_error(llhttp_errno_t e, const char* end) const {
   const char* reason = llhttp_get_error_reason(&parser_);
   if (reason == nullptr) reason = llhttp_errno_name(e);
@@ -173,13 +194,12 @@ HttpError MessageParser::map_llhttp_error(llhttp_errno_t e, const char* end) con
     case HPE_PAUSED_H2_UPGRADE:
       return {type_ == HTTP_REQUEST ? 505 : 502, "HTTP/2 preface on an HTTP/1.1 connection"};
     case HPE_INVALID_METHOD: {
-      // llhttp knows a fixed set of methods. A token it does not know,
-      // followed by a space, is a well-formed request line with a method
-      // portico does not implement: 501 (RFC 9110 9.1), not 400.
-      const char* p = llhttp_get_error_pos(&parser_);
-      size_t n = 0;
-      while (p && p + n < end && is_tchar(static_cast<unsigned char>(p[n]))) ++n;
-      if (type_ == HTTP_REQUEST && n > 0 && p + n < end && p[n] == ' ') return {501, "method not implemented"};
+      // llhttp knows a fixed set of methods. A request line that is well
+      // formed but for a method it does not know (a token) is one portico
+      // does not implement: 501 (RFC 9110 9.1). Anything else (a PROXY
+      // header from an untrusted peer, TLS bytes) stays a 400.
+      if (type_ == HTTP_REQUEST && unknown_method_line(llhttp_get_error_pos(&parser_), end))
+        return {501, "method not implemented"};
       return {default_status_, reason};
     }
     default:

@@ -185,6 +185,14 @@ TEST_CASE("smuggling vectors are refused with the right status") {
     CHECK(status_of("GETX / HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
     CHECK(status_of("G@T / HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
     CHECK(status_of(" GET / HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    // Only a whole well-formed request line makes it a 501: a PROXY header
+    // from an untrusted peer is a malformed request.
+    CHECK(status_of("PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(status_of("FOO /x HTTP/1.1\r\n") == 501);
+    CHECK(status_of("FOO * HTTP/1.1\r\nHost: h\r\n\r\n") == 501);
+    CHECK(status_of("FOO http://a/b HTTP/1.1\r\nHost: a\r\n\r\n") == 501);
+    CHECK(status_of("FOO x HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
+    CHECK(status_of("FOO / HTTP/1.1 extra\r\nHost: h\r\n\r\n") == 400);
     CHECK(status_of("GET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
     CHECK(status_of("GET foo HTTP/1.1\r\nHost: h\r\n\r\n") == 400);
     CHECK(status_of("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03") == 400);
