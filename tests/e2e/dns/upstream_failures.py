@@ -18,16 +18,7 @@ import time
 
 from dns_common import dns_config, start_dns
 from fake_dns import FakeDns, build_query, dig, udp_exchange
-from portico_harness import TestContext, check, log, main
-
-
-def closed_udp_port() -> int:
-    """A loopback UDP port with nothing bound to it (bound, noted, released)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from portico_harness import TestContext, check, free_port, log, main
 
 
 def run(t: TestContext) -> None:
@@ -39,7 +30,7 @@ def run(t: TestContext) -> None:
     up.tc_names.update({"tctc.example.test.", "tcpclose.example.test."})
     up.tcp_tc_names.add("tctc.example.test.")
     up.tcp_close_names.add("tcpclose.example.test.")
-    dead = f"127.0.0.1:{closed_udp_port()}"
+    dead = f"127.0.0.1:{free_port(kind=socket.SOCK_DGRAM)}"
     extra = "  upstream_timeout: 4s\n  tcp_idle: 1s\n"
 
     # Only a dead upstream: SERVFAIL at once, not after 4 s.

@@ -18,16 +18,8 @@ from netns_reexec import reexec_in_netns  # noqa: E402
 
 reexec_in_netns("udp_wildcard.py")
 
-from portico_harness import (ListenerSpec, TestContext, UdpEchoServer, base_config, check, log,  # noqa: E402
-                             main)
-
-
-def closed_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from portico_harness import (ListenerSpec, TestContext, UdpEchoServer, base_config, check, free_port,  # noqa: E402
+                             log, main)
 
 
 def exchange(s: socket.socket, payload: bytes, timeout: float = 1.0) -> bytes | None:
@@ -42,7 +34,7 @@ def exchange(s: socket.socket, payload: bytes, timeout: float = 1.0) -> bytes | 
 def run(t: TestContext) -> None:
     echo = t.add(UdpEchoServer("ipv4", name="udp-echo"))
     pw, pd = t.port("udp"), t.port("udp")
-    dead = closed_udp_port()
+    dead = free_port(kind=socket.SOCK_DGRAM)
     cfg = base_config(
         listeners=f"""
   - {{ name: wild, bind: "0.0.0.0:{pw}", protocol: udp, cluster: echo, timeouts: {{ idle: 30s }} }}
