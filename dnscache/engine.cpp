@@ -315,8 +315,7 @@ bool Engine::send_attempt(Pending&& p, Transport transport, std::optional<uint32
   p.upstream_peer.transport = transport;
   p.transport = transport;
   p.sent_at = now;
-  p.deadline = now + (transport == Transport::kTcp ? Time(options_.upstream_tcp_timeout)
-                                                   : Time(options_.upstream_timeout));
+  p.deadline = now + attempt_timeout(transport);
   Send& s = out.add();
   if (!build_upstream_query(p.key, p.id, options_.upstream_edns_size, s.bytes)) {
     out.drop_last();  // cannot happen for a name ldns parsed
@@ -407,8 +406,7 @@ void Engine::on_upstream_error(uint32_t token, Time now, Actions& out) {
     UpstreamStats& up = upstream_stats(p.upstream);
     ++up.failures;
     // As costly as a timeout for the choice of upstream: it is likely down.
-    record_penalty(up, p.transport == Transport::kTcp ? Time(options_.upstream_tcp_timeout)
-                                                      : Time(options_.upstream_timeout));
+    record_penalty(up, attempt_timeout(p.transport));
     retry_or_fail(std::move(p), now, out);
   }
   finish(out);
@@ -438,8 +436,7 @@ void Engine::on_timer(Time now, Actions& out) {
     ++stats_.upstream_timeouts;
     UpstreamStats& up = upstream_stats(p.upstream);
     ++up.timeouts;
-    record_penalty(up, p.transport == Transport::kTcp ? Time(options_.upstream_tcp_timeout)
-                                                      : Time(options_.upstream_timeout));
+    record_penalty(up, attempt_timeout(p.transport));
     // RFC 8767: clients waiting on an expired entry get it now; the refresh goes on.
     if (!p.waiters.empty() && options_.serve_stale.count() > 0) {
       CacheEntry* e = cache_.find(p.key, now, options_.serve_stale);

@@ -87,6 +87,11 @@ class Engine {
   void accept_reply(Pending&& p, const ldns_pkt* reply, Time now, Actions& out);
   void finish(Actions& out);
   uint32_t new_token();
+  // How long one attempt over `t` may take (its deadline; also the penalty of
+  // an attempt that failed without a reply).
+  Time attempt_timeout(Transport t) const {
+    return t == Transport::kTcp ? Time(options_.upstream_tcp_timeout) : Time(options_.upstream_timeout);
+  }
   UpstreamStats& upstream_stats(uint32_t index);
 
   Options options_;
