@@ -16,6 +16,8 @@ namespace {
 constexpr int kMaxEvents = 256;
 // Operations run per turn before epoll_wait is asked again (see run_once).
 constexpr size_t kMaxOpsPerTurn = 1024;
+// What every socket is registered for; EPOLLOUT is added when needed (want_out).
+constexpr uint32_t kBaseEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 }  // namespace
 
 std::unique_ptr<EpollLoop> EpollLoop::create(const LoopOptions& o, std::string& why) {
@@ -58,7 +60,7 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge
     // up front costs a wake-up per connection that tells nothing new, and
     // so would every later state change on it (FIN_WAIT2 after our FIN).
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (needs_out_edge ? EPOLLOUT : 0u);
+    ev.events = kBaseEvents | (needs_out_edge ? EPOLLOUT : 0u);
     ev.data.fd = fd;
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
       // Not pollable (or bad fd): complete with the error.
@@ -98,7 +100,7 @@ void EpollLoop::arm(Op& op, OpKind kind, int fd, bool reader, bool wait_for_edge
 void EpollLoop::want_out(int fd, FdState& st) {
   if (st.out || !st.registered) return;
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = kBaseEvents | EPOLLOUT;
   ev.data.fd = fd;
   if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) < 0) {
     LOG_ERROR("epoll: EPOLL_CTL_MOD fd %d: %s", fd, std::strerror(errno));
